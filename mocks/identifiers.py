@@ -1,0 +1,48 @@
+"""Identifier schemes the agencies use, with their check characters.
+
+>>> nhs_number_is_valid("9434765919")
+True
+>>> upn_is_valid(with_upn_check_letter("823201115001"))
+True
+"""
+
+from __future__ import annotations
+
+_NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+# The DfE's check-letter alphabet leaves out I, O and S, which are easily misread.
+_UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+
+
+def nhs_check_digit(first_nine: str) -> int | None:
+    """The modulus-11 check digit for nine digits, or None when no valid number has them."""
+    total = sum(int(d) * w for d, w in zip(first_nine, _NHS_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    if check == 11:
+        return 0
+    if check == 10:
+        return None
+    return check
+
+
+def nhs_number_is_valid(value: str) -> bool:
+    """True for ten digits whose last is the modulus-11 check digit of the first nine."""
+    if len(value) != 10 or not value.isdigit():
+        return False
+    return nhs_check_digit(value[:9]) == int(value[9])
+
+
+def upn_check_letter(twelve_digits: str) -> str:
+    """The check letter of a Unique Pupil Number: digits weighted 2..13, modulo 23."""
+    total = sum(int(d) * w for d, w in zip(twelve_digits, range(2, 14), strict=True))
+    return _UPN_LETTERS[total % 23]
+
+
+def with_upn_check_letter(twelve_digits: str) -> str:
+    return upn_check_letter(twelve_digits) + twelve_digits
+
+
+def upn_is_valid(value: str) -> bool:
+    """True for a check letter followed by twelve digits that it checks."""
+    if len(value) != 13 or not value[1:].isdigit():
+        return False
+    return value[0] == upn_check_letter(value[1:])
