@@ -1,0 +1,109 @@
+"""Authenticate: a bearer JWT, verified against a JWKS, becomes the request's :class:`Subject`.
+
+Issuer, audience, expiry and not-before are checked; only the configured algorithms are accepted (never
+``none``, never an HMAC algorithm a public key could be abused as the secret for); keys are chosen by
+``kid`` from a JWKS file or URL (cached, refreshed on an unknown ``kid`` for key rotation). Failures
+are :class:`~gateway.errors.AuthError` with a reason; the caller answers ``UNAUTHENTICATED``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jwt
+
+from gateway.errors import AuthError, ConfigError
+from gateway.types import Subject
+
+DEV_KID = "wardgate-dev-1"
+_SYMMETRIC = {"HS256", "HS384", "HS512", "none"}
+
+
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: list[str],
+        jwks_path: Path | None = None,
+        jwks_url: str | None = None,
+        leeway_s: int = 30,
+        production: bool = False,
+    ) -> None:
+        if bad := _SYMMETRIC.intersection(algorithms):
+            raise ConfigError(f"algorithms {sorted(bad)} are not allowed for bearer tokens")
+        self.issuer, self.audience, self.algorithms, self.leeway = issuer, audience, algorithms, leeway_s
+        self._client: jwt.PyJWKClient | None = None
+        self._keys: dict[str, jwt.PyJWK] = {}
+        if jwks_url:
+            self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+        elif jwks_path:
+            try:
+                keyset = jwt.PyJWKSet.from_dict(json.loads(jwks_path.read_text()))
+            except (OSError, ValueError, jwt.PyJWKSetError) as exc:
+                raise ConfigError(f"cannot read JWKS {jwks_path}: {exc}") from exc
+            self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        else:
+            raise ConfigError("configure jwks_path or jwks_url")
+        if production and DEV_KID in self._keys:
+            raise ConfigError("production mode refuses the development signing key (kid wardgate-dev-1)")
+
+    def _key(self, token: str) -> jwt.PyJWK:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise AuthError("malformed token", reason="MALFORMED") from exc
+        if header.get("alg") not in self.algorithms:
+            raise AuthError("token algorithm not allowed", reason="ALGORITHM")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise AuthError("token has no key id", reason="UNKNOWN_KEY")
+        if self._client is not None:
+            try:
+                return self._client.get_signing_key(kid)
+            except jwt.PyJWKClientError as exc:
+                raise AuthError("unknown signing key", reason="UNKNOWN_KEY") from exc
+        key = self._keys.get(kid)
+        if key is None:
+            raise AuthError("unknown signing key", reason="UNKNOWN_KEY")
+        return key
+
+    def authenticate(self, authorization: str | None) -> Subject:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise AuthError("a bearer token is required", reason="MISSING")
+        token = authorization[7:].strip()
+        key = self._key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired", reason="EXPIRED") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError("token not yet valid", reason="NOT_YET_VALID") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("token is for another audience", reason="AUDIENCE") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError("token from an unknown issuer", reason="ISSUER") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError("token rejected", reason="INVALID") from exc
+        role, agency = claims.get("role"), claims.get("agency")
+        if not isinstance(role, str) or not isinstance(agency, str):
+            raise AuthError("token lacks role or agency", reason="CLAIMS")
+        amr = claims.get("amr") or []
+        return Subject(
+            practitioner_id=str(claims["sub"]),
+            role=role,
+            agency=agency,
+            mfa=isinstance(amr, list) and ("mfa" in amr or "otp" in amr or "hwk" in amr),
+            name=str(claims.get("name", "")),
+            token_id=str(claims.get("jti", "")),
+        )

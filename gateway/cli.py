@@ -1,0 +1,239 @@
+"""The ``wardgate`` command: run the gateway and the mock agencies, mint dev tokens, check policies, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _mocks(args: argparse.Namespace) -> int:
+    from mocks.faults import Faults
+    from mocks.population import Population
+    from mocks.runner import serve
+
+    faults: dict[str, Faults] = {}
+    if args.faults:
+        raw = json.loads(Path(args.faults).read_text())
+        faults = {name: Faults.model_validate(spec) for name, spec in raw.items()}
+    started = time.perf_counter()
+    pop = Population.generate(children=args.children, seed=args.seed)
+    print(
+        f"population: {args.children} children, seed {args.seed}, built in {time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
+    try:
+        asyncio.run(serve(pop, host=args.host, base_port=args.base_port, faults=faults))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _children(args: argparse.Namespace) -> int:
+    from mocks.population import KINDS, Population
+
+    if args.kind and args.kind not in KINDS:
+        print(f"unknown kind {args.kind!r}; kinds: {', '.join(KINDS)}", file=sys.stderr)
+        return 2
+    pop = Population.generate(children=args.children, seed=args.seed)
+    shown = 0
+    for child in pop.children:
+        if args.kind and args.kind not in child.kinds:
+            continue
+        print(json.dumps(child.facts()))
+        shown += 1
+        if shown >= args.limit:
+            break
+    return 0
+
+
+def _personas(args: argparse.Namespace) -> int:
+    from gateway.personas import PERSONAS
+
+    for p in PERSONAS:
+        print(f"{p.name:<18} {p.practitioner_id}  role={p.role:<30} agency={p.agency:<14} {p.title}")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from gateway.personas import dev_token
+
+    try:
+        print(dev_token(args.persona, mfa=args.mfa, ttl_s=args.ttl))
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.config import load_settings
+    from gateway.errors import ConfigError
+
+    if args.config:
+        os.environ["WARDGATE_CONFIG"] = args.config
+    try:
+        settings = load_settings(host=args.host, port=args.port, workers=args.workers)
+    except Exception as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from gateway.app import create_app
+
+        create_app(settings)  # validate connectors, labels and keys before binding the port
+    except ConfigError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("WARDGATE_HOST", settings.host)
+    uvicorn.run(
+        "gateway.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_keep_alive=75,
+        backlog=4096,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    mocks = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(args.children), "--seed", str(args.seed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert mocks.stdout is not None
+    for line in mocks.stdout:
+        print(line, end="")
+        if line.strip() == "ready":
+            break
+    else:
+        return 1
+    print("\ngateway: http://127.0.0.1:8000/graphql  (GraphiQL in a browser)")
+    print("try:     TOKEN=$(wardgate token --persona social-worker --mfa)")
+    print("         wardgate children --kind on-plan --limit 1")
+    try:
+        return _run(argparse.Namespace(config=None, host=None, port=None, workers=None))
+    finally:
+        mocks.send_signal(signal.SIGINT)
+        mocks.wait(timeout=10)
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from gateway import policycli
+
+    return policycli.main(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from gateway.audit import verify
+    from gateway.config import load_settings
+
+    path = Path(args.file) if args.file else load_settings().audit_path
+    if args.audit_command == "verify":
+        if not path.exists():
+            print(f"{path}: no audit trail yet")
+            return 0
+        ok, message = verify(path)
+        print(f"{path}: {message}")
+        return 0 if ok else 1
+    import orjson
+
+    if path.exists():
+        with path.open("rb") as fh:
+            for line in fh:
+                record = orjson.loads(line)
+                if record.get("childId") == args.child_id:
+                    print(
+                        f"{record['at']}  {record['practitioner']} ({record['role']}, {record['agency']})  "
+                        f"purpose={record['purpose']}"
+                        + (f"  BREAK-GLASS: {record['breakGlass']}" if record.get("breakGlass") else "")
+                    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wardgate", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("mocks", help="start every mock agency on loopback and print their URLs")
+    m.add_argument("--children", type=int, default=3000)
+    m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--host", default="127.0.0.1")
+    m.add_argument("--base-port", type=int, default=9100)
+    m.add_argument("--faults", help="JSON file: {agency: faults} applied at start-up")
+    m.set_defaults(func=_mocks)
+
+    c = sub.add_parser("children", help="sample children of the synthetic population, as JSON lines")
+    c.add_argument("--kind")
+    c.add_argument("--limit", type=int, default=5)
+    c.add_argument("--children", type=int, default=3000)
+    c.add_argument("--seed", type=int, default=1)
+    c.set_defaults(func=_children)
+
+    sub.add_parser("personas", help="the development personas").set_defaults(func=_personas)
+
+    t = sub.add_parser("token", help="a signed development token for a persona")
+    t.add_argument("--persona", required=True)
+    t.add_argument("--mfa", action="store_true", help="as if the practitioner logged in with two factors")
+    t.add_argument("--ttl", type=int, default=3600)
+    t.set_defaults(func=_token)
+
+    r = sub.add_parser("run", help="the gateway at http://127.0.0.1:8000/graphql")
+    r.add_argument("--config")
+    r.add_argument("--host")
+    r.add_argument("--port", type=int)
+    r.add_argument("--workers", type=int)
+    r.set_defaults(func=_run)
+
+    d = sub.add_parser("demo", help="mock agencies and the gateway in one command")
+    d.add_argument("--children", type=int, default=3000)
+    d.add_argument("--seed", type=int, default=1)
+    d.set_defaults(func=_demo)
+
+    pol = sub.add_parser("policy", help="check, test and explain access policies")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True)
+    pol_sub.add_parser("check", help="load and validate the policy files")
+    pt = pol_sub.add_parser("test", help="run the table of expected decisions")
+    pt.add_argument("--table", help="a YAML case table (default: policies/cases.yaml)")
+    pe = pol_sub.add_parser("explain", help="the decision and reason for one persona, child and field")
+    pe.add_argument("--persona", required=True)
+    pe.add_argument("--child", required=True, help="a kind (shielded, on-plan, ...) or facts as JSON")
+    pe.add_argument("--field", required=True, help="a schema coordinate, e.g. PoliceInformation.notifications")
+    pe.add_argument("--purpose", default="safeguarding")
+    pe.add_argument("--mfa", action="store_true")
+    pe.add_argument("--break-glass", action="store_true")
+    for sp in (pol,):
+        sp.add_argument("--policy-dir")
+        sp.add_argument("--engine", choices=["embedded", "opa"])
+    pol.set_defaults(func=_policy)
+
+    a = sub.add_parser("audit", help="the audit trail")
+    a.add_argument("--file")
+    a_sub = a.add_subparsers(dest="audit_command", required=True)
+    a_sub.add_parser("verify", help="check the hash chain")
+    w = a_sub.add_parser("who-viewed", help="who looked at this child's record, when and why")
+    w.add_argument("child_id")
+    a.set_defaults(func=_audit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""Connector files: how each agency is reached and how its records map onto the schema.
+
+One YAML file per agency (see ``connectors/*.yaml`` and the README, "Add an agency"). Loading
+validates the file, compiles its mapping and checks every section and field it fills exists in the
+schema, so a mistake stops start-up with a message naming the file and the key::
+
+    connectors = load_connectors([Path("connectors")], overrides={"health": {"base_url": "http://..."}})
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.errors import ConfigError
+from gateway.mapping import Extractor, compile_path, compile_spec
+from gateway.types import Label
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    # section -> the fields a connector may fill (schema names, camelCase)
+    "identity": ("given", "family", "dateOfBirth", "gender", "deceased"),
+    "address": ("line1", "town", "postcode"),
+    "gp": ("practiceCode", "practiceName"),
+    "school": ("urn", "name"),
+    "earlyHelp": ("cafStatus", "leadProfessional"),
+    "socialCare": ("legalStatus", "planStartDate", "allocatedWorker"),
+    "education": ("attendancePercent", "exclusions", "senStatus", "safeguardingLead"),
+    "police": ("notifications",),
+    "housing": (
+        "tenancyAddress",
+        "tenancyStart",
+        "temporaryAccommodation",
+        "refuge",
+        "householdSize",
+        "housingOfficer",
+    ),
+    "youthJustice": ("orders", "worker"),
+    "mentalHealth": ("referrals",),
+    "sexualHealth": ("services",),
+}
+"""The parts of a Child a connector can fill. ``involvements`` are separate: every agency may add some."""
+
+INVOLVEMENT_FIELDS = ("service", "role", "status", "since", "isLeadProfessional", "practitioner")
+LOOKUP_KEYS = ("nhs_number", "demographics", "cross_reference")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]*))?\}")
+
+
+class CredentialSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["bearer", "api-key", "basic", "none"]
+    secret: str = ""
+    secret_env: str | None = None
+    header: str = "X-API-Key"
+    user: str = "wardgate"
+
+    def resolve(self) -> str:
+        if self.secret_env and os.environ.get(self.secret_env):
+            return os.environ[self.secret_env]
+        return self.secret
+
+    def headers(self) -> dict[str, str]:
+        """The headers that carry this credential (basic auth is encoded here, once)."""
+        import base64
+
+        secret = self.resolve()
+        if self.scheme == "bearer":
+            return {"Authorization": f"Bearer {secret}"}
+        if self.scheme == "api-key":
+            return {self.header: secret}
+        if self.scheme == "basic":
+            token = base64.b64encode(f"{self.user}:{secret}".encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        return {}
+
+
+class LookupSpec(BaseModel):
+    """One way to find the child's records at this agency; tried in order until one finds any."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    by: Literal["nhs_number", "demographics", "cross_reference"]
+    path: str
+    params: dict[str, str] = Field(default_factory=dict)
+    records: str = "@"
+    not_found: list[int] = Field(default_factory=lambda: [404])
+    from_agency: str | None = Field(None, alias="from")
+    key: str | None = None
+
+
+class DemographicsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    given: Any = None
+    family: Any = None
+    dob: Any = None
+    postcode: Any = None
+
+
+class RecordSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Any
+    nhs_number: Any = None
+    demographics: DemographicsSpec | None = None
+    cross_references: Any = None
+
+
+class InvolvementSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    when: str | None = None
+    each: str | None = None
+    fields: dict[str, Any]
+    label: Label = Label.INVOLVEMENT
+
+    @field_validator("fields")
+    @classmethod
+    def _known(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if unknown := set(value) - set(INVOLVEMENT_FIELDS):
+            raise ValueError(f"unknown involvement fields {sorted(unknown)}; known: {list(INVOLVEMENT_FIELDS)}")
+        return value
+
+
+class ConnectorSpec(BaseModel):
+    """The validated content of one connector file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    title: str
+    base_url: str
+    credential: CredentialSpec
+    format: Literal["json", "xml"] = "json"
+    adapter: str | None = None
+    timeout_ms: int = Field(1500, ge=10, le=60_000)
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    presence_label: Label = Label.INVOLVEMENT
+    lookups: list[LookupSpec] = Field(min_length=1)
+    search: LookupSpec | None = None
+    record: RecordSpec
+    facts: dict[str, Any] = Field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    section_labels: dict[str, Label] = Field(default_factory=dict)
+    involvements: list[InvolvementSpec] = Field(default_factory=list)
+
+    @field_validator("sections")
+    @classmethod
+    def _sections_exist(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, fields in value.items():
+            if name not in SECTIONS:
+                raise ValueError(f"unknown section {name!r}; known: {sorted(SECTIONS)}")
+            if unknown := set(fields) - set(SECTIONS[name]):
+                raise ValueError(f"section {name!r} has no fields {sorted(unknown)}; it has {list(SECTIONS[name])}")
+        return value
+
+    @field_validator("facts")
+    @classmethod
+    def _facts_known(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if unknown := set(value) - {"shielded", "consents"}:
+            raise ValueError(f"unknown facts {sorted(unknown)}; known: ['consents', 'shielded']")
+        return value
+
+
+@dataclass(slots=True)
+class Lookup:
+    spec: LookupSpec
+    records: Extractor
+
+
+@dataclass(slots=True)
+class Involvements:
+    when: Extractor | None
+    each: Extractor | None
+    fields: list[tuple[str, Extractor]]
+    label: Label
+
+
+@dataclass(slots=True)
+class Connector:
+    """A loaded connector: the spec plus its compiled extractors and resolved credential headers."""
+
+    spec: ConnectorSpec
+    source: Path | None
+    headers: dict[str, str]
+    lookups: list[Lookup]
+    search: Lookup | None
+    record_id: Extractor
+    nhs_number: Extractor | None
+    demographics: dict[str, Extractor]
+    cross_references: Extractor | None
+    facts: dict[str, Extractor]
+    sections: dict[str, list[tuple[str, Extractor]]]
+    involvements: list[Involvements] = field(default_factory=list)
+
+    @property
+    def agency(self) -> str:
+        return self.spec.agency
+
+    def needs(self) -> set[str]:
+        """Agencies whose answer this one's lookups wait for (health for demographics, cross-reference owners)."""
+        out: set[str] = set()
+        for lookup in self.spec.lookups:
+            if lookup.by == "demographics":
+                out.add("health")
+            elif lookup.by == "cross_reference" and lookup.from_agency:
+                out.add(lookup.from_agency)
+        out.discard(self.agency)
+        return out
+
+
+def _compile(spec: ConnectorSpec, source: Path | None) -> Connector:
+    where = str(source) if source else spec.agency
+
+    def c(value: Any, key: str) -> Extractor:
+        return compile_spec(value, f"{where}: {key}")
+
+    for i, lookup in enumerate(spec.lookups):
+        for name, _fmt in _PLACEHOLDER.findall(lookup.path + "".join(lookup.params.values())):
+            if name not in ("nhs_number", "given", "family", "dob", "postcode", "key"):
+                raise ConfigError(f"{where}: lookups[{i}] uses unknown placeholder {{{name}}}")
+        if lookup.by == "cross_reference" and not (lookup.from_agency and lookup.key):
+            raise ConfigError(f"{where}: lookups[{i}] by cross_reference needs 'from' and 'key'")
+    demographics: dict[str, Extractor] = {}
+    if spec.record.demographics is not None:
+        for name, value in spec.record.demographics.model_dump().items():
+            if value is not None:
+                demographics[name] = c(value, f"record.demographics.{name}")
+    involvements = [
+        Involvements(
+            when=compile_path(inv.when) if inv.when else None,
+            each=compile_path(inv.each) if inv.each else None,
+            fields=[(k, c(v, f"involvements[{i}].{k}")) for k, v in inv.fields.items()],
+            label=inv.label,
+        )
+        for i, inv in enumerate(spec.involvements)
+    ]
+    return Connector(
+        spec=spec,
+        source=source,
+        headers=spec.credential.headers(),
+        lookups=[Lookup(lk, compile_path(lk.records)) for lk in spec.lookups],
+        search=Lookup(spec.search, compile_path(spec.search.records)) if spec.search else None,
+        record_id=c(spec.record.id, "record.id"),
+        nhs_number=c(spec.record.nhs_number, "record.nhs_number") if spec.record.nhs_number else None,
+        demographics=demographics,
+        cross_references=c(spec.record.cross_references, "record.cross_references")
+        if spec.record.cross_references
+        else None,
+        facts={k: c(v, f"facts.{k}") for k, v in spec.facts.items()},
+        sections={
+            name: [(f, c(v, f"sections.{name}.{f}")) for f, v in fields.items()]
+            for name, fields in spec.sections.items()
+        },
+        involvements=involvements,
+    )
+
+
+def parse_connector(text: str, source: Path | None = None, overrides: dict[str, Any] | None = None) -> Connector:
+    where = str(source) if source else "<connector>"
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a connector file is a mapping")
+    if overrides:
+        raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        spec = ConnectorSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{where}: {problems}") from exc
+    return _compile(spec, source)
+
+
+def load_connectors(
+    directories: Iterable[Path], overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Connector]:
+    """Every ``*.yaml`` connector in the directories, by agency. Duplicate agencies are an error."""
+    overrides = overrides or {}
+    out: dict[str, Connector] = {}
+    for directory in directories:
+        if not directory.is_dir():
+            raise ConfigError(f"connector directory {directory} does not exist")
+        for path in sorted(directory.glob("*.yaml")):
+            text = path.read_text(encoding="utf-8")
+            agency = (yaml.safe_load(text) or {}).get("agency") if text.strip() else None
+            connector = parse_connector(text, path, overrides.get(str(agency), {}))
+            if connector.agency in out:
+                raise ConfigError(
+                    f"{path}: agency {connector.agency!r} is already defined by {out[connector.agency].source}"
+                )
+            out[connector.agency] = connector
+    if not out:
+        raise ConfigError("no connector files found")
+    for connector in out.values():
+        for dep in connector.needs():
+            if dep not in out:
+                raise ConfigError(f"{connector.source}: looks records up through {dep!r}, which has no connector")
+    return out

@@ -1,0 +1,281 @@
+"""Fan out: call every planned agency at once, each under its own deadline and the request's.
+
+Every planned agency gets a task at the start. A task whose lookup needs another agency's answer
+(a name-and-date-of-birth search needs health's demographics; a cross-reference needs the record that
+holds it) awaits just that answer, so independent calls are all in flight together and dependent ones
+start the moment their input arrives. Each agency's outcome is an :class:`AgencyAnswer`; a failure
+is recorded on it, never raised, so one agency down never fails the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from gateway.connectors import Connector, Lookup
+from gateway.errors import AgencyBadResponse, AgencyError, AgencyTimeout, AgencyUnavailable
+from gateway.link import Demographics, Matcher, extract_demographics
+from gateway.upstream import UpstreamClient, UpstreamTimeout, UpstreamTooLarge, UpstreamUnavailable
+
+log = logging.getLogger("gateway.fanout")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]*))?\}")
+
+
+@dataclass(slots=True)
+class LinkedRecord:
+    raw: Any
+    grade: str  # certain / probable / possible
+    via: str  # nhs_number / cross_reference / demographics
+
+
+@dataclass(slots=True)
+class AgencyAnswer:
+    agency: str
+    status: str = "ok"  # ok | unavailable | timeout | bad-response | not-called
+    records: list[LinkedRecord] = field(default_factory=list)
+    latency_ms: float | None = None
+    error: AgencyError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the gateway forwards to every agency with each call."""
+
+    practitioner_id: str
+    purpose: str
+    request_id: str
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Practitioner-Id": self.practitioner_id, "X-Purpose": self.purpose, "X-Request-Id": self.request_id}
+
+
+class _Skip(Exception):
+    """A lookup cannot run (its input is missing); try the next one."""
+
+
+def _fill(template: str, values: Mapping[str, Any], *, quote_values: bool) -> str:
+    def sub(m: re.Match[str]) -> str:
+        value = values.get(m.group(1))
+        if value is None or value == "":
+            raise _Skip(m.group(1))
+        if isinstance(value, dt.date):
+            value = value.strftime(m.group(2) or "%Y-%m-%d")
+        text = str(value)
+        return quote(text, safe="") if quote_values else text
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def _decoder(connector: Connector) -> Callable[[bytes], Any]:
+    if connector.spec.adapter:
+        module = importlib.import_module(connector.spec.adapter)
+        decode: Callable[[bytes], Any] = module.decode
+        return decode
+    return orjson.loads
+
+
+class FanOut:
+    """Calls agencies for one child. Built once at start-up; :meth:`run` is per request."""
+
+    def __init__(
+        self,
+        connectors: Mapping[str, Connector],
+        upstream: UpstreamClient,
+        matcher: Matcher,
+        *,
+        base_urls: Mapping[str, str] | None = None,
+    ) -> None:
+        self.connectors = connectors
+        self.upstream = upstream
+        self.matcher = matcher
+        self.base_urls = {a: (base_urls or {}).get(a, c.spec.base_url).rstrip("/") for a, c in connectors.items()}
+        self.decoders = {a: _decoder(c) for a, c in connectors.items()}
+
+    async def run(
+        self, agencies: frozenset[str], nhs_number: str, call: CallContext, deadline: float
+    ) -> dict[str, AgencyAnswer]:
+        """Answers for every agency in ``agencies``; ``deadline`` is a ``loop.time()`` value."""
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[AgencyAnswer]] = {a: loop.create_future() for a in agencies}
+        headers = call.headers()
+
+        async def one(agency: str) -> None:
+            answer = await self._agency(agency, nhs_number, headers, deadline, futures)
+            futures[agency].set_result(answer)
+
+        tasks = [asyncio.create_task(one(a)) for a in agencies]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+        return {a: f.result() for a, f in futures.items()}
+
+    async def _agency(
+        self,
+        agency: str,
+        nhs_number: str,
+        headers: dict[str, str],
+        deadline: float,
+        futures: Mapping[str, asyncio.Future[AgencyAnswer]],
+    ) -> AgencyAnswer:
+        connector = self.connectors[agency]
+        answer = AgencyAnswer(agency)
+        started = time.perf_counter()
+        spine: Demographics | None = None
+        try:
+            for lookup in connector.lookups:
+                values: dict[str, Any] = {"nhs_number": nhs_number}
+                by = lookup.spec.by
+                if by == "demographics":
+                    spine = await self._spine(futures)
+                    if spine is None:
+                        continue
+                    values.update(given=spine.given, family=spine.family, dob=spine.dob, postcode=spine.postcode)
+                elif by == "cross_reference":
+                    keys = await self._cross_references(lookup, futures)
+                    if not keys:
+                        continue
+                    values["key"] = keys[0]
+                try:
+                    raw = await self._call(connector, lookup, values, headers, deadline)
+                except _Skip:
+                    continue
+                records = self._link(connector, lookup, raw, nhs_number, spine)
+                if records:
+                    answer.records = records
+                    break
+            if connector.lookups and all(lk.spec.by == "demographics" for lk in connector.lookups) and spine is None:
+                raise AgencyUnavailable(agency, f"{agency} could not be searched: no demographics to search by")
+        except AgencyError as exc:
+            answer.error = exc
+            answer.status = {
+                "AGENCY_TIMEOUT": "timeout",
+                "AGENCY_BAD_RESPONSE": "bad-response",
+            }.get(exc.code, "unavailable")
+            answer.records = []
+        answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return answer
+
+    async def search(self, agency: str, values: Mapping[str, Any], call: CallContext, deadline: float) -> list[Any]:
+        """Run an agency's demographic ``search`` lookup; raw records, unfiltered (the caller grades them)."""
+        connector = self.connectors[agency]
+        if connector.search is None:
+            return []
+        try:
+            raw = await self._call(connector, connector.search, values, call.headers(), deadline)
+        except _Skip:
+            return []
+        if raw is None:
+            return []
+        found = connector.search.records(raw)
+        if not isinstance(found, list):
+            raise AgencyBadResponse(agency, f"{agency} sent search results in an unexpected shape")
+        return [r for r in found if isinstance(r, dict)]
+
+    async def _spine(self, futures: Mapping[str, asyncio.Future[AgencyAnswer]]) -> Demographics | None:
+        health = futures.get("health")
+        if health is None:
+            return None
+        answer = await asyncio.shield(health)
+        if not answer.records:
+            return None
+        return extract_demographics(self.connectors["health"], answer.records[0].raw)
+
+    async def _cross_references(self, lookup: Lookup, futures: Mapping[str, asyncio.Future[AgencyAnswer]]) -> list[str]:
+        source = lookup.spec.from_agency
+        if source is None or source not in futures:
+            return []
+        answer = await asyncio.shield(futures[source])
+        extractor = self.connectors[source].cross_references
+        keys: list[str] = []
+        for record in answer.records:
+            refs = extractor(record.raw) if extractor else None
+            if isinstance(refs, dict) and refs.get(lookup.spec.key):
+                keys.append(str(refs[lookup.spec.key]))
+        return keys
+
+    async def _call(
+        self,
+        connector: Connector,
+        lookup: Lookup,
+        values: Mapping[str, Any],
+        headers: dict[str, str],
+        deadline: float,
+    ) -> Any:
+        agency = connector.agency
+        spec = lookup.spec
+        url = self.base_urls[agency] + _fill(spec.path, values, quote_values=True)
+        params = {k: _fill(v, values, quote_values=False) for k, v in spec.params.items()}
+        remaining = deadline - asyncio.get_running_loop().time()
+        timeout = min(connector.spec.timeout_ms / 1000, remaining)
+        if timeout <= 0:
+            raise AgencyTimeout(agency, f"{agency} was not called: the request's deadline had passed")
+        try:
+            response = await self.upstream.get(
+                url,
+                params=params,
+                headers={**connector.headers, **headers},
+                timeout=timeout,
+                max_bytes=connector.spec.max_body_bytes,
+            )
+        except UpstreamTimeout as exc:
+            raise AgencyTimeout(agency, f"{agency} did not answer in time") from exc
+        except UpstreamTooLarge as exc:
+            raise AgencyBadResponse(agency, f"{agency} sent a body over the size limit") from exc
+        except UpstreamUnavailable as exc:
+            raise AgencyUnavailable(agency, f"{agency} could not be reached") from exc
+        if response.status in spec.not_found:
+            return None
+        if response.status >= 500 or response.status in (401, 403, 429):
+            log.warning("agency answered with an error", extra={"agency": agency, "status": response.status})
+            raise AgencyUnavailable(agency, f"{agency} answered with an error ({response.status})")
+        if response.status != 200:
+            raise AgencyBadResponse(agency, f"{agency} answered with an unexpected status ({response.status})")
+        try:
+            return self.decoders[agency](response.body)
+        except Exception as exc:  # any decoder failure means the agency sent something unusable
+            raise AgencyBadResponse(agency, f"{agency} sent a body that could not be read") from exc
+
+    def _link(
+        self, connector: Connector, lookup: Lookup, raw: Any, nhs_number: str, spine: Demographics | None
+    ) -> list[LinkedRecord]:
+        if raw is None:
+            return []
+        agency = connector.agency
+        try:
+            found = lookup.records(raw)
+            if found is None:
+                return []
+            if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+                raise TypeError("records are not a list of objects")
+            out: list[LinkedRecord] = []
+            by = lookup.spec.by
+            for record in found:
+                if by == "demographics":
+                    if spine is None:
+                        continue
+                    grade = self.matcher.grade(spine, extract_demographics(connector, record))
+                    if grade is not None:
+                        out.append(LinkedRecord(record, grade, by))
+                    continue
+                if connector.nhs_number is not None and by == "nhs_number":
+                    held = connector.nhs_number(record)
+                    if held is not None and str(held) != nhs_number:
+                        continue  # never attach a record that names another child
+                out.append(LinkedRecord(record, "certain", by))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise AgencyBadResponse(agency, f"{agency} sent records in an unexpected shape") from exc
+        out.sort(key=lambda r: {"certain": 0, "probable": 1, "possible": 2}[r.grade])
+        return out

@@ -1,0 +1,422 @@
+"""Policy: one decision per child, over deduplicated field classes, applied before objects are built.
+
+1. :func:`collect` walks the selection over the linked profile and gathers the distinct
+   :class:`~gateway.types.FieldClass` es present (label, agency, schema field) — typically ~20 for a
+   ~100-field profile.
+2. :meth:`Policy.decide` builds a cache key from exactly the facts a decision depends on (subject
+   role/agency/two-factor, purpose, break-glass, the child's shield flag, consents, whether the
+   requester is involved, match grade, completeness) plus the classes and the policy revision, and
+   builds the engine input *from that key*, so the cache is correct by construction.
+3. :func:`apply` walks again, building the typed objects: denied fields become ``null`` with a
+   ``FORBIDDEN_FIELD`` error at their path, masked ones are reduced, an agency's failure is reported
+   where its data would have been.
+
+Anything but a well-formed decision is deny (``POLICY_UNAVAILABLE``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.engines import PolicyBundle, PolicyEngine
+from gateway.errors import ConfigError, PolicyUnavailable
+from gateway.labels import FieldInfo, FieldTable
+from gateway.link import ChildFacts, Profile
+from gateway.plan import Sel
+from gateway.types import DENY_UNAVAILABLE, Decision, FieldClass, Label, Subject, Withheld
+
+log = logging.getLogger("gateway.policy")
+
+MASKS: dict[str, Callable[[Any], Any]] = {
+    "postcode-district": lambda v: str(v).split()[0] if v else v,
+    "initial": lambda v: (str(v)[:1] + ".") if v else v,
+}
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(sorted((_frozen(v) for v in value), key=repr))
+    return value
+
+
+@dataclass(slots=True)
+class Outcome:
+    decisions: dict[FieldClass, Decision]
+    obligations: list[dict[str, Any]]
+    revision: str
+    cached: bool
+
+
+class Policy:
+    """The policy stage: decisions with a cache, over whichever engine is configured."""
+
+    def __init__(self, engine: PolicyEngine, *, root: Path, cache_size: int = 4096) -> None:
+        self.engine = engine
+        self.root = root
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[Any, ...], tuple[dict[FieldClass, Decision], list[dict[str, Any]]]] = (
+            OrderedDict()
+        )
+        self.last_error: str | None = None
+
+    async def load(self) -> str:
+        """Load (or reload) the policy files. An invalid revision leaves the previous one in force."""
+        try:
+            bundle = PolicyBundle.load(self.root)
+            if bundle.revision == self.engine.revision:
+                return bundle.revision
+            await self.engine.load(bundle)
+        except ConfigError as exc:
+            self.last_error = str(exc)
+            log.error("policy not loaded; previous revision stays in force", extra={"reason": str(exc)})
+            raise
+        self._cache.clear()
+        self.last_error = None
+        log.info("policy loaded", extra={"revision": bundle.revision})
+        return bundle.revision
+
+    async def watch(self) -> None:
+        """Reload when a policy file changes, until cancelled."""
+        from watchfiles import awatch
+
+        async for _changes in awatch(self.root, debounce=200, step=50):
+            try:
+                await self.load()
+            except ConfigError:
+                pass
+
+    async def decide(
+        self,
+        subject: Subject,
+        purpose: str,
+        break_glass: bool,
+        facts: ChildFacts,
+        classes: set[FieldClass],
+    ) -> Outcome:
+        revision = self.engine.revision
+        child_key = (
+            facts.shielded,
+            _frozen(facts.consents),
+            subject.practitioner_id in facts.involved,
+            facts.match_grade,
+            facts.complete,
+        )
+        ordered = tuple(sorted(classes, key=lambda c: (c.label, c.agency, c.coordinate)))
+        key = (subject.role, subject.agency, subject.mfa, purpose, break_glass, child_key, ordered, revision)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return Outcome(hit[0], hit[1], revision, True)
+        policy_input = {
+            "subject": {"role": key[0], "agency": key[1], "mfa": key[2]},
+            "purpose": key[3],
+            "break_glass": key[4],
+            "child": {
+                "shielded": child_key[0],
+                "consents": facts.consents,
+                "requester_involved": child_key[2],
+                "match_grade": child_key[3],
+                "facts_complete": child_key[4],
+            },
+            "classes": {
+                str(i): {"label": c.label, "agency": c.agency, "field": c.coordinate} for i, c in enumerate(ordered)
+            },
+        }
+        try:
+            raw = await self.engine.evaluate(policy_input)
+        except PolicyUnavailable:
+            log.warning("policy engine unavailable; denying child fields")
+            return Outcome({c: DENY_UNAVAILABLE for c in ordered}, [], revision, False)
+        decisions, obligations = _parse(raw, ordered)
+        self._cache[key] = (decisions, obligations)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return Outcome(decisions, obligations, revision, False)
+
+
+def _parse(raw: Any, ordered: tuple[FieldClass, ...]) -> tuple[dict[FieldClass, Decision], list[dict[str, Any]]]:
+    """Only an explicit, well-formed decision allows anything; every other shape is deny."""
+    decisions = {c: DENY_UNAVAILABLE for c in ordered}
+    if not isinstance(raw, dict) or not isinstance(raw.get("fields"), dict):
+        return decisions, []
+    fields = raw["fields"]
+    for i, c in enumerate(ordered):
+        d = fields.get(str(i))
+        if not isinstance(d, dict) or not isinstance(d.get("reason"), str):
+            continue
+        action = d.get("action")
+        if action == "allow":
+            decisions[c] = Decision("allow", d["reason"])
+        elif action == "deny":
+            decisions[c] = Decision("deny", d["reason"])
+        elif action == "mask" and d.get("mask") in MASKS:
+            decisions[c] = Decision("mask", d["reason"], d["mask"])
+    obligations = raw.get("obligations")
+    if not isinstance(obligations, list):
+        obligations = []
+    return decisions, [o for o in obligations if isinstance(o, dict)]
+
+
+# --- walking the profile ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Walk:
+    """What one walk over a child's profile needs and produces."""
+
+    table: FieldTable
+    decisions: Mapping[FieldClass, Decision] | None = None
+    classes: set[FieldClass] = field(default_factory=set)
+    withheld: list[Withheld] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
+    agency_errors: list[tuple[tuple[str | int, ...], Any]] = field(default_factory=list)
+
+
+def child_nodes(profile: Profile) -> dict[str, tuple[Any, str, Label | None]]:
+    """Each Child field's value, the agency it came from, and a label override (None: the schema's)."""
+    out: dict[str, tuple[Any, str, Label | None]] = {
+        "id": (profile.nhs_number, "health", None),
+        "matchGrade": (profile.facts.match_grade, "gateway", None),
+        "warnings": (list(profile.warnings), "gateway", None),
+        "sources": (
+            [{"agency": a, "status": s, "latencyMs": ms} for a, s, ms in profile.sources],
+            "gateway",
+            None,
+        ),
+        "involvements": (profile.involvements, "*", None),
+        "conflicts": (profile.conflicts, "*", None),
+    }
+    for name, value in profile.fields.items():
+        out[name] = (value, profile.origin.get(name, "health"), None)
+    return out
+
+
+def _class(info: FieldInfo, agency: str, override: Label | None) -> FieldClass:
+    return FieldClass((override or info.label).value, agency, info.coordinate)
+
+
+def collect(
+    walk: Walk, child_type: type, selection: tuple[Sel, ...], profile: Profile, presence: Mapping[str, Label]
+) -> None:
+    """Pass 1: the distinct field classes this answer would contain."""
+    _walk_child(walk, child_type, selection, profile, presence, build=False, path=())
+
+
+def apply(
+    walk: Walk,
+    child_type: type,
+    selection: tuple[Sel, ...],
+    profile: Profile,
+    presence: Mapping[str, Label],
+    path: tuple[str | int, ...],
+) -> Any:
+    """Pass 2: the typed Child, with decisions applied and withheld fields recorded."""
+    return _walk_child(walk, child_type, selection, profile, presence, build=True, path=path)
+
+
+def _walk_child(
+    walk: Walk,
+    child_type: type,
+    selection: tuple[Sel, ...],
+    profile: Profile,
+    presence: Mapping[str, Label],
+    *,
+    build: bool,
+    path: tuple[str | int, ...],
+) -> Any:
+    fields = walk.table[child_type]
+    nodes = child_nodes(profile)
+    kwargs: dict[str, Any] = {}
+    for sel in selection:
+        info = fields.get(sel.name)
+        if info is None:  # __typename and the like
+            continue
+        here = (*path, sel.key)
+        value, agency, override = nodes.get(sel.name, (None, "gateway", None))
+        if sel.name == "involvements":
+            kwargs[info.attr] = _involvements(walk, info, sel, value, build, here)
+            if sel.name in profile.errors and build:
+                walk.agency_errors.append((here, profile.errors[sel.name]))
+            continue
+        if sel.name == "conflicts":
+            kwargs[info.attr] = _conflicts(walk, info, sel, value, presence, build, here)
+            continue
+        error = profile.errors.get(sel.name)
+        if error is not None and sel.name not in profile.fields:
+            agency = error.agency
+        fc = _class(info, agency, override)
+        if not build:
+            walk.classes.add(fc)
+            if value is not None:
+                _descend(walk, info, sel, value, agency, override, build=False, path=here)
+            continue
+        decision = _decision(walk, fc)
+        if decision.action == "deny":
+            walk.withheld.append(Withheld(here, decision.reason))
+            continue
+        if error is not None and sel.name not in profile.fields:
+            walk.agency_errors.append((here, error))
+            continue
+        kwargs[info.attr] = _descend(walk, info, sel, value, agency, override, build=True, path=here, decision=decision)
+    return child_type(**kwargs) if build else None
+
+
+def _decision(walk: Walk, fc: FieldClass) -> Decision:
+    assert walk.decisions is not None
+    return walk.decisions.get(fc, DENY_UNAVAILABLE)
+
+
+def _descend(
+    walk: Walk,
+    info: FieldInfo,
+    sel: Sel,
+    value: Any,
+    agency: str,
+    override: Label | None,
+    *,
+    build: bool,
+    path: tuple[str | int, ...],
+    decision: Decision | None = None,
+) -> Any:
+    if value is None:
+        return None
+    if info.target is None:
+        if build:
+            walk.returned.append(_dotted(path))
+            if decision is not None and decision.action == "mask":
+                return MASKS[decision.mask or ""](value)
+        return value
+    if info.is_list:
+        return [
+            _object(walk, info.target, sel, item, agency, override, build=build, path=(*path, i))
+            for i, item in enumerate(value)
+        ]
+    return _object(walk, info.target, sel, value, agency, override, build=build, path=path)
+
+
+def _object(
+    walk: Walk,
+    cls: type,
+    sel: Sel,
+    value: Mapping[str, Any],
+    agency: str,
+    override: Label | None,
+    *,
+    build: bool,
+    path: tuple[str | int, ...],
+) -> Any:
+    fields = walk.table[cls]
+    kwargs: dict[str, Any] = {}
+    for child in sel.children:
+        info = fields.get(child.name)
+        if info is None:
+            continue
+        here = (*path, child.key)
+        fc = _class(info, agency, override)
+        inner = value.get(child.name)
+        if not build:
+            walk.classes.add(fc)
+            if inner is not None:
+                _descend(walk, info, child, inner, agency, override, build=False, path=here)
+            continue
+        decision = _decision(walk, fc)
+        if decision.action == "deny":
+            walk.withheld.append(Withheld(here, decision.reason))
+            continue
+        kwargs[info.attr] = _descend(
+            walk, info, child, inner, agency, override, build=True, path=here, decision=decision
+        )
+    return cls(**kwargs) if build else None
+
+
+def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bool, path: tuple[str | int, ...]) -> Any:
+    """Each involvement is classed by its own agency and label (a CAMHS involvement is sensitive)."""
+    assert info.target is not None
+    out = []
+    for agency, label, entry in entries:
+        fc = _class(info, agency, label)
+        if not build:
+            walk.classes.add(fc)
+            _object(walk, info.target, sel, entry, agency, label, build=False, path=path)
+            continue
+        if _decision(walk, fc).action == "deny":
+            continue  # withheld entries are left out; one error below says some were
+        out.append((agency, label, entry))
+    if not build:
+        return None
+    hidden = {
+        _decision(walk, _class(info, a, lb)).reason
+        for a, lb, _ in entries
+        if _decision(walk, _class(info, a, lb)).action == "deny"
+    }
+    for reason in sorted(hidden):
+        walk.withheld.append(Withheld(path, reason))
+    return [
+        _object(walk, info.target, sel, entry, agency, label, build=True, path=(*path, i))
+        for i, (agency, label, entry) in enumerate(out)
+    ]
+
+
+def _conflicts(
+    walk: Walk,
+    info: FieldInfo,
+    sel: Sel,
+    conflicts: Any,
+    presence: Mapping[str, Label],
+    build: bool,
+    path: tuple[str | int, ...],
+) -> Any:
+    """A conflicting value is as sensitive as the fact that its agency holds a record at all."""
+    assert info.target is not None
+    conflict_fields = walk.table[info.target]
+    values_info = conflict_fields["values"]
+    assert values_info.target is not None
+    out = []
+    for name, values in conflicts:
+        kept = []
+        for agency, text in values:
+            label = presence.get(agency, Label.RESTRICTED)
+            fc = FieldClass(label.value, agency, values_info.coordinate)
+            if not build:
+                walk.classes.add(fc)
+            elif _decision(walk, fc).action != "deny":
+                kept.append({"agency": agency, "value": text})
+        if build and len(kept) > 1:
+            out.append({"field": name, "values": kept})
+    if not build:
+        for c in conflict_fields.values():
+            walk.classes.add(FieldClass(c.label.value, "gateway", c.coordinate))
+        return None
+    result = []
+    for i, item in enumerate(out):
+        here = (*path, i)
+        kwargs: dict[str, Any] = {}
+        for child in sel.children:
+            cinfo = conflict_fields.get(child.name)
+            if cinfo is None:
+                continue
+            if _decision(walk, FieldClass(cinfo.label.value, "gateway", cinfo.coordinate)).action == "deny":
+                walk.withheld.append(Withheld((*here, child.key), "CONFLICT_WITHHELD"))
+                continue
+            if child.name == "field":
+                kwargs["field"] = item["field"]
+                walk.returned.append(_dotted((*here, child.key)))
+            else:
+                keys = {c.name: c.key for c in child.children}
+                kwargs["values"] = [
+                    values_info.target(**{k: v[k] for k in ("agency", "value") if k in keys}) for v in item["values"]
+                ]
+                walk.returned.append(_dotted((*here, child.key)))
+        result.append(info.target(**kwargs))
+    return result
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path)

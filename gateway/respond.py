@@ -1,0 +1,82 @@
+"""Respond: the GraphQL-over-HTTP view. orjson bodies; withheld fields and agency failures become
+errors at their paths; every error carries a stable ``extensions.code``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from gateway.errors import AuthError, WardgateError
+from gateway.types import Context, RequestState
+
+
+class GatewayView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with the gateway's context, error codes and JSON encoder."""
+
+    async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
+        services = request.app.state.services
+        state = RequestState(request_id=request.headers.get("x-request-id") or uuid.uuid4().hex, subject=None)
+        try:
+            state.subject = services.authenticator.authenticate(request.headers.get("authorization"))
+        except AuthError as exc:
+            state.auth_error = exc.extensions.get("reason", "INVALID")
+        request.state.wardgate = state
+        return Context(services=services, request=request, state=state)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        state: RequestState | None = getattr(request.state, "wardgate", None)
+        errors: list[dict[str, Any]] = []
+        for err in result.errors or []:
+            errors.append(_format(err))
+        if state is not None:
+            for w in state.withheld:
+                errors.append(
+                    {
+                        "message": "Withheld by policy",
+                        "path": list(w.path),
+                        "extensions": {"code": w.code, "reason": w.reason},
+                    }
+                )
+            for path, message, extensions in state.extra_errors:
+                errors.append({"message": message, "path": list(path), "extensions": extensions})
+        out: GraphQLHTTPResponse = {"data": result.data}
+        if errors:
+            out["errors"] = errors
+        return out
+
+
+def _format(err: GraphQLError) -> dict[str, Any]:
+    original = err.original_error
+    body: dict[str, Any] = {"message": err.message}
+    if err.locations:
+        body["locations"] = [{"line": loc.line, "column": loc.column} for loc in err.locations]
+    if err.path:
+        body["path"] = list(err.path)
+    if isinstance(original, WardgateError):
+        body["message"] = original.message
+        body["extensions"] = dict(original.extensions)
+    elif original is None:
+        code = "QUERY_TOO_COMPLEX" if _too_complex(err.message) else "BAD_REQUEST"
+        body["extensions"] = {"code": code}
+    else:
+        # Never a stack trace or an upstream body: an unexpected failure is only "internal".
+        body["message"] = "Internal error"
+        body["extensions"] = {"code": "INTERNAL"}
+    return body
+
+
+def _too_complex(message: str) -> bool:
+    lowered = message.lower()
+    return "exceeds maximum" in lowered or "maximum number" in lowered or "too many" in lowered

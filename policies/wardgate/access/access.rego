@@ -1,0 +1,160 @@
+# METADATA
+# title: Wardgate field access
+# description: |
+#   One decision per request: for each field class (label, agency, schema field) in input.classes,
+#   allow, deny or mask, with a reason code; plus obligations (alerts, notifications).
+#   Default deny: a class this policy says nothing about is denied by the gateway.
+#   Written in the Rego subset both the embedded engine (regopy) and OPA agree on: inputs that may
+#   be missing are read with object.get before any `not`, and no `with` in functions that use built-ins.
+package wardgate.access
+
+import rego.v1
+
+cfg := data.wardgate.config
+
+subject := object.get(input, "subject", {})
+
+role := object.get(subject, "role", "")
+
+mfa := object.get(subject, "mfa", false) == true
+
+purpose := object.get(input, "purpose", "")
+
+break_glass := object.get(input, "break_glass", false) == true
+
+child := object.get(input, "child", {})
+
+# METADATA
+# entrypoint: true
+# description: The whole decision the gateway asks for.
+decision := {"fields": fields, "obligations": obligations}
+
+fields[key] := field_decision(c) if {
+	some key, c in input.classes
+}
+
+# --- the decision for one class: the first rule that applies wins, in the order of DESIGN.md ------
+
+field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {
+	not purpose_permitted
+} else := allow("META") if {
+	c.label == "meta"
+} else := deny("AUDITOR_NO_CHILD_DATA") if {
+	role == "auditor"
+} else := allow("DIRECTORY") if {
+	c.label == "directory"
+} else := deny("CHILD_FACTS_UNAVAILABLE") if {
+	not facts_complete
+	not shield_visible(c)
+} else := deny("SHIELDED") if {
+	shielded
+	not child_protection_override
+	not shield_visible(c)
+} else := deny("WEAK_MATCH") if {
+	weak_match
+	not c.label in cfg.weak_match_labels
+} else := mask_decision(c) if {
+	mask_for(c) != "withhold"
+} else := deny("NOT_NEED_TO_KNOW") if {
+	mask_for(c) == "withhold"
+} else := label_decision(c)
+
+mask_decision(c) := {"action": "mask", "reason": "MASKED_FOR_ROLE", "mask": mask_for(c)} if {
+	mask_for(c) != ""
+}
+
+mask_for(c) := object.get(object.get(cfg.masked_for_role, role, {}), c.field, "")
+
+label_decision(c) := allow("IDENTITY") if {
+	c.label == "identity"
+} else := allow("CONTACT") if {
+	c.label == "contact"
+} else := allow("INVOLVEMENT") if {
+	c.label == "involvement"
+} else := sensitive_decision(c) if {
+	c.label == "sensitive"
+} else := case_decision(c) if {
+	c.label == "case"
+} else := restricted_decision(c) if {
+	c.label == "restricted"
+} else := deny("UNKNOWN_LABEL")
+
+# --- rule 4: sensitive services need consent covering this role and purpose, or break-glass -----
+
+sensitive_decision(c) := allow("CONSENTED") if {
+	consented(object.get(cfg.sensitive_services, c.agency, c.agency))
+} else := allow("BREAK_GLASS") if {
+	child_protection_override
+} else := deny("NO_CONSENT")
+
+consented(service) if {
+	some consent in object.get(child, "consents", [])
+	consent.service == service
+	role in consent.roles
+	purpose in consent.purposes
+}
+
+# --- rule 5: case needs need-to-know; restricted also needs the right role and two factors ------
+
+case_decision(c) := allow("OWN_AGENCY") if {
+	c.agency == subject.agency
+} else := allow("INVOLVED") if {
+	requester_involved
+	purpose == "safeguarding"
+} else := allow("SAFEGUARDING_ROLE") if {
+	role in cfg.restricted_roles
+	purpose == "safeguarding"
+} else := allow("BREAK_GLASS") if {
+	child_protection_override
+} else := deny("NOT_NEED_TO_KNOW")
+
+restricted_decision(_) := deny("TWO_FACTOR_REQUIRED") if {
+	not mfa
+} else := deny("SAFEGUARDING_PURPOSE_REQUIRED") if {
+	purpose != "safeguarding"
+} else := allow("RESTRICTED_ROLE") if {
+	role in cfg.restricted_roles
+} else := allow("BREAK_GLASS") if {
+	child_protection_override
+} else := deny("NOT_NEED_TO_KNOW")
+
+# --- facts -----------------------------------------------------------------------------------------
+
+purpose_permitted if purpose in object.get(cfg.purposes, role, [])
+
+facts_complete if object.get(child, "facts_complete", false) == true
+
+shielded if object.get(child, "shielded", true) == true
+
+weak_match if object.get(child, "match_grade", "none") != "certain"
+
+requester_involved if object.get(child, "requester_involved", false) == true
+
+child_protection_override if {
+	break_glass
+	role in cfg.child_protection_roles
+	purpose == "safeguarding"
+}
+
+shield_visible(c) if c.field in cfg.shielded_visible_fields
+
+shield_visible(c) if c.label == "meta"
+
+allow(reason) := {"action": "allow", "reason": reason}
+
+deny(reason) := {"action": "deny", "reason": reason}
+
+# --- obligations: what the gateway must do because of what it returns ----------------------------
+
+obligations contains {"kind": "alert", "reason": "BREAK_GLASS"} if child_protection_override
+
+obligations contains {"kind": "alert", "reason": "SHIELD_OVERRIDE"} if {
+	shielded
+	child_protection_override
+}
+
+obligations contains {"kind": "notify", "agency": c.agency, "reason": "RESTRICTED_READ"} if {
+	some key, c in input.classes
+	c.label == "restricted"
+	fields[key].action == "allow"
+}

@@ -1,0 +1,90 @@
+"""``child(id, purpose, breakGlass)``: the whole pipeline for one child, stage by stage."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.errors import BadRequest, BreakGlassRefused, ChildNotFound
+from gateway.fanout import CallContext
+from gateway.identifiers import nhs_number_is_valid
+from gateway.plan import flatten, plan_child
+from gateway.policy import Walk, apply, collect
+from gateway.schema import Child, PurposeEnum
+from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Withheld
+from resolvers.common import subject_of
+
+MIN_JUSTIFICATION = 20
+
+
+async def resolve_child(
+    info: Info[Context, None],
+    id: strawberry.ID,
+    purpose: PurposeEnum,  # type: ignore[valid-type]
+    break_glass: str | None = None,
+) -> Child | None:
+    ctx = info.context
+    services, state = ctx.services, ctx.state
+    subject = subject_of(info)  # authenticate
+    nhs = str(id).replace(" ", "")
+    if not nhs_number_is_valid(nhs):
+        raise BadRequest("id must be a valid NHS number (10 digits, modulus-11 check digit)")
+    justification = (break_glass or "").strip()
+    if break_glass is not None and len(justification) < MIN_JUSTIFICATION:
+        raise BreakGlassRefused(f"break-glass needs a justification of at least {MIN_JUSTIFICATION} characters")
+    purpose_value = Purpose(purpose).value
+
+    selection = flatten(info.selected_fields[0].selections)  # parse & limit already ran; plan
+    plan = plan_child(selection, services.connectors, subject)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.settings.request_deadline_ms / 1000
+    call = CallContext(subject.practitioner_id, purpose_value, state.request_id)
+    answers = await services.fanout.run(plan.agencies, nhs, call, deadline)  # fan out
+    state.agencies_called.update(plan.agencies)
+    spine = answers.get("health")
+    if spine is not None and spine.error is None and not spine.records:
+        raise ChildNotFound("no child with that NHS number")
+
+    profile = services.linker.link(nhs, answers)  # resolve & link
+    walk = Walk(services.table)  # policy
+    collect(walk, Child, plan.selection, profile, services.presence)
+    walk.classes.add(FieldClass("identity", "health", "Child.id"))
+    outcome = await services.policy.decide(subject, purpose_value, bool(justification), profile.facts, walk.classes)
+    walk.decisions = outcome.decisions
+    path = tuple(info.path.as_list())
+    gate = outcome.decisions.get(FieldClass("identity", "health", "Child.id"), DENY_UNAVAILABLE)
+    if gate.action == "deny":  # not even the child's id may be shown: nothing of them is
+        walk.withheld.append(Withheld(path, gate.reason))
+        child = None
+    else:
+        child = apply(walk, Child, plan.selection, profile, services.presence, path)
+
+    event: dict[str, Any] = {  # audit: paths and reasons, never values
+        "type": "child.read",
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "requestId": state.request_id,
+        "practitioner": subject.practitioner_id,
+        "role": subject.role,
+        "agency": subject.agency,
+        "mfa": subject.mfa,
+        "purpose": purpose_value,
+        "breakGlass": justification or None,
+        "childId": nhs,
+        "agenciesCalled": sorted(plan.agencies),
+        "fieldsReturned": walk.returned,
+        "fieldsWithheld": [{"path": ".".join(map(str, w.path)), "reason": w.reason} for w in walk.withheld],
+        "policyRevision": outcome.revision,
+        "obligations": outcome.obligations,
+        "matchGrade": profile.facts.match_grade,
+        "loggedAt": time.time(),
+    }
+    await services.audit.write(event)  # raises AuditUnavailable: nothing is returned
+    state.withheld.extend(walk.withheld)  # respond
+    for err_path, err in walk.agency_errors:
+        state.extra_errors.append((err_path, err.message, dict(err.extensions)))
+    return child
