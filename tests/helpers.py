@@ -1,0 +1,77 @@
+"""Shared helpers for the suites: free ports, subprocess servers, HTTP calls."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORWARDED = {"x-practitioner-id": "P000001", "x-purpose": "safeguarding", "x-request-id": "test-req"}
+
+
+def free_port_block(size: int) -> int:
+    """A base port with ``size`` free ports after it on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + size >= 65000:
+            continue
+        ok = True
+        for port in range(base, base + size):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+def start(args: list[str], *, env: dict[str, str] | None = None, ready: str | None = None, url: str | None = None,
+          timeout: float = 60) -> subprocess.Popen[str]:
+    """Start ``python -m gateway.cli ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    if ready is not None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == ready:
+                return proc
+        raise RuntimeError(f"{args[0]} exited before it was ready")
+    import httpx
+
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"{args[0]} exited: {out}")
+        try:
+            if httpx.get(url or "", timeout=1).status_code < 500:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{args[0]} did not start")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
