@@ -519,8 +519,7 @@ class _Generator:
             self._note_errors("housing", child, who)
             if refuge:
                 child.kinds.add("refuge")
-            if temporary or refuge:
-                child.involved.add(pop.households[href].officer_id)
+            child.involved.add(pop.households[href].officer_id)
 
     def _child_records(self, child: Child, schools_by_phase: dict[str, list[str]]) -> None:
         pop, r, rates = self.pop, self.rng, self.rates

@@ -37,26 +37,33 @@ def free_port_block(size: int) -> int:
 def start(args: list[str], *, env: dict[str, str] | None = None, ready: str | None = None, url: str | None = None,
           timeout: float = 60) -> subprocess.Popen[str]:
     """Start ``python -m gateway.cli ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
+    import tempfile
+
+    # Output goes to a file, never an undrained pipe a chatty server could block on.
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"wardgate-{args[0]}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    proc.log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
-    if ready is not None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip() == ready:
-                return proc
-        raise RuntimeError(f"{args[0]} exited before it was ready")
     import httpx
+
+    while ready is not None and time.monotonic() < deadline:
+        with open(log.name) as fh:
+            if any(line.strip() == ready for line in fh):
+                return proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"{args[0]} exited before it was ready: {Path(log.name).read_text()}")
+        time.sleep(0.05)
 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
+            out = Path(log.name).read_text()
             raise RuntimeError(f"{args[0]} exited: {out}")
         try:
             if httpx.get(url or "", timeout=1).status_code < 500:
@@ -75,3 +82,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    log = getattr(proc, "log", None)
+    if log is not None:
+        log.close()
+        os.unlink(log.name)

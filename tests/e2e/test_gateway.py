@@ -1,0 +1,100 @@
+"""The gateway end to end: real HTTP between gateway and agencies, real tokens, real policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Stack
+
+FULL = Path(__file__).with_name("full_profile.graphql").read_text()
+
+
+def child_of(stack: Stack, kind: str, **want: object):  # type: ignore[no-untyped-def]
+    for c in stack.pop.of_kind(kind):
+        if all(getattr(c, k) == v for k, v in want.items()):
+            return c
+    pytest.skip(f"no {kind} child in this population")
+
+
+def test_full_profile_is_assembled_from_every_agency(stack: Stack) -> None:
+    child = next(
+        c for c in stack.pop.of_kind("police-known")
+        if c.upn and not c.shielded and "weak-match" not in c.kinds and c.social_care_id
+    )
+    out = stack.query(FULL, "social-worker", id=child.nhs_number)
+    data = out["data"]["child"]
+    assert data["name"] == {"given": child.given, "family": child.family}
+    assert data["dateOfBirth"] == child.dob.isoformat()
+    assert data["school"]["urn"] == child.school_urn
+    assert data["police"]["notifications"], out
+    assert {s["agency"] for s in data["sources"]} == {
+        "health", "education", "social-care", "police", "housing", "youth-justice", "camhs", "sexual-health"
+    }
+    assert all(s["status"] == "ok" for s in data["sources"])
+    involved = {i["practitioner"]["id"] for i in data["involvements"] if i["practitioner"]}
+    assert child.police_ref and involved  # involvements gathered across agencies
+    assert set(involved) <= child.involved
+
+
+def test_only_the_agencies_the_query_selects_are_called(stack: Stack) -> None:
+    child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
+    stack.clear_calls()
+    out = stack.query("query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { name { family } school { urn } } }", id=child.nhs_number)
+    assert out["data"]["child"]["school"]["urn"] == child.school_urn
+    called = {a for a in stack.agencies if stack.calls(a)}
+    # health (the spine), education (selected), social care (policy facts) and nobody else
+    assert called == {"health", "education", "social-care"}
+
+
+def test_calls_of_one_request_are_in_flight_together(stack: Stack) -> None:
+    child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
+    for agency in ("education", "social-care", "camhs", "sexual-health", "youth-justice", "police", "housing"):
+        stack.faults(agency, {"latency": {"kind": "fixed", "ms": 300}})
+    stack.clear_calls()
+    out = stack.query(FULL, "social-worker", id=child.nhs_number)
+    assert out["data"]["child"]["name"]
+    intervals = []
+    for agency in stack.agencies:
+        calls = stack.calls(agency)
+        if calls:  # an agency's first call; fallback lookups follow it by design
+            intervals.append((calls[0]["started"], calls[0]["ended"], agency))
+    agencies = {a for _, _, a in intervals}
+    assert agencies >= {"health", "education", "social-care", "camhs", "sexual-health", "youth-justice", "police", "housing"}
+    # The slow agencies' calls all overlap one instant: none waited for another slow one.
+    slow = [(s, e) for s, e, a in intervals if a != "health"]
+    assert max(s for s, _ in slow) < min(e for _, e in slow)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ({"error_rate": 1}, "AGENCY_UNAVAILABLE"),
+        ({"timeout_rate": 1, "hang_seconds": 5}, "AGENCY_TIMEOUT"),
+        ({"malformed_rate": 1}, "AGENCY_BAD_RESPONSE"),
+        ({"oversized_rate": 1, "oversized_bytes": 4000000}, "AGENCY_BAD_RESPONSE"),
+    ],
+)
+def test_a_failing_agency_gives_a_partial_result_naming_it(stack: Stack, fault: dict, code: str) -> None:
+    child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
+    stack.faults("education", fault)
+    out = stack.query(
+        "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { name { family } school { urn } sources { agency status } } }",
+        id=child.nhs_number,
+    )
+    data = out["data"]["child"]
+    assert data["name"]["family"] == child.family  # everything else still returned
+    assert data["school"] is None
+    errors = [e for e in out["errors"] if e["path"] == ["child", "school"]]
+    assert errors and errors[0]["extensions"]["code"] == code and errors[0]["extensions"]["agency"] == "education"
+    status = {s["agency"]: s["status"] for s in data["sources"]}
+    assert status["education"] != "ok"
+
+
+def test_audit_trail_holds_paths_never_values(stack: Stack) -> None:
+    child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
+    stack.query(FULL, "gp", id=child.nhs_number)
+    text = stack.audit.read_text()
+    assert child.nhs_number in text  # the child id is recorded
+    assert child.given not in text and child.address.postcode not in text and child.dob.isoformat() not in text
