@@ -77,5 +77,5 @@ def ref(name: str) -> Schema:
 S: Schema = {"type": "string"}
 NS: Schema = {"type": "string", "nullable": True}
 B: Schema = {"type": "boolean"}
-I: Schema = {"type": "integer"}  # noqa: E741
+I: Schema = {"type": "integer"}
 N: Schema = {"type": "number"}

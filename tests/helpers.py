@@ -34,13 +34,19 @@ def free_port_block(size: int) -> int:
     raise RuntimeError("no free port block")
 
 
-def start(args: list[str], *, env: dict[str, str] | None = None, ready: str | None = None, url: str | None = None,
-          timeout: float = 60) -> subprocess.Popen[str]:
+def start(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    ready: str | None = None,
+    url: str | None = None,
+    timeout: float = 60,
+) -> subprocess.Popen[str]:
     """Start ``python -m gateway.cli ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
     import tempfile
 
     # Output goes to a file, never an undrained pipe a chatty server could block on.
-    log = tempfile.NamedTemporaryFile("w+", prefix=f"wardgate-{args[0]}-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"wardgate-{args[0]}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", *args],
         cwd=ROOT,

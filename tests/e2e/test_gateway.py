@@ -20,7 +20,8 @@ def child_of(stack: Stack, kind: str, **want: object):  # type: ignore[no-untype
 
 def test_full_profile_is_assembled_from_every_agency(stack: Stack) -> None:
     child = next(
-        c for c in stack.pop.of_kind("police-known")
+        c
+        for c in stack.pop.of_kind("police-known")
         if c.upn and not c.shielded and "weak-match" not in c.kinds and c.social_care_id
     )
     out = stack.query(FULL, "social-worker", id=child.nhs_number)
@@ -30,7 +31,14 @@ def test_full_profile_is_assembled_from_every_agency(stack: Stack) -> None:
     assert data["school"]["urn"] == child.school_urn
     assert data["police"]["notifications"], out
     assert {s["agency"] for s in data["sources"]} == {
-        "health", "education", "social-care", "police", "housing", "youth-justice", "camhs", "sexual-health"
+        "health",
+        "education",
+        "social-care",
+        "police",
+        "housing",
+        "youth-justice",
+        "camhs",
+        "sexual-health",
     }
     assert all(s["status"] == "ok" for s in data["sources"])
     involved = {i["practitioner"]["id"] for i in data["involvements"] if i["practitioner"]}
@@ -41,7 +49,10 @@ def test_full_profile_is_assembled_from_every_agency(stack: Stack) -> None:
 def test_only_the_agencies_the_query_selects_are_called(stack: Stack) -> None:
     child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
     stack.clear_calls()
-    out = stack.query("query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { name { family } school { urn } } }", id=child.nhs_number)
+    out = stack.query(
+        "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { name { family } school { urn } } }",
+        id=child.nhs_number,
+    )
     assert out["data"]["child"]["school"]["urn"] == child.school_urn
     called = {a for a in stack.agencies if stack.calls(a)}
     # health (the spine), education (selected), social care (policy facts) and nobody else
@@ -61,7 +72,16 @@ def test_calls_of_one_request_are_in_flight_together(stack: Stack) -> None:
         if calls:  # an agency's first call; fallback lookups follow it by design
             intervals.append((calls[0]["started"], calls[0]["ended"], agency))
     agencies = {a for _, _, a in intervals}
-    assert agencies >= {"health", "education", "social-care", "camhs", "sexual-health", "youth-justice", "police", "housing"}
+    assert agencies >= {
+        "health",
+        "education",
+        "social-care",
+        "camhs",
+        "sexual-health",
+        "youth-justice",
+        "police",
+        "housing",
+    }
     # The slow agencies' calls all overlap one instant: none waited for another slow one.
     slow = [(s, e) for s, e, a in intervals if a != "health"]
     assert max(s for s, _ in slow) < min(e for _, e in slow)
@@ -80,7 +100,8 @@ def test_a_failing_agency_gives_a_partial_result_naming_it(stack: Stack, fault: 
     child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
     stack.faults("education", fault)
     out = stack.query(
-        "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { name { family } school { urn } sources { agency status } } }",
+        "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) {"
+        " name { family } school { urn } sources { agency status } } }",
         id=child.nhs_number,
     )
     data = out["data"]["child"]

@@ -22,7 +22,10 @@ from mocks.population import Population
 from mocks.runner import urls
 from tests.helpers import ROOT, free_port_block, start, stop
 
-QUERY = "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { involvements { agency service role practitioner { name } } } }"
+QUERY = (
+    "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) {"
+    " involvements { agency service role practitioner { name } } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +41,18 @@ def nursery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         return JSONResponse({"placements": rows if request.query_params.get("nhs") == child.nhs_number else []})
 
     port = free_port_block(1)
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/placements", places)]), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/placements", places)]), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.02)
     connectors = tmp_path_factory.mktemp("connectors")
-    (connectors / "nursery.yaml").write_text(textwrap.dedent(f"""
+    (connectors / "nursery.yaml").write_text(
+        textwrap.dedent(f"""
         agency: nursery
         title: Early years nursery placements
         base_url: http://127.0.0.1:{port}
@@ -62,7 +70,8 @@ def nursery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
               role: {{const: nursery-keyworker}}
               practitioner:
                 fields: {{name: keyworker}}
-    """))
+    """)
+    )
     yield child.nhs_number, connectors, pop
     server.should_exit = True
     thread.join(timeout=5)
@@ -90,8 +99,12 @@ def test_a_connector_file_alone_adds_an_agency(nursery: tuple[str, Path, Populat
             timeout=20,
         )
         involvements = r.json()["data"]["child"]["involvements"]
-        assert {"agency": "nursery", "service": "Little Acorns Nursery", "role": "nursery-keyworker",
-                "practitioner": {"name": "Jo Bloggs"}} in involvements
+        assert {
+            "agency": "nursery",
+            "service": "Little Acorns Nursery",
+            "role": "nursery-keyworker",
+            "practitioner": {"name": "Jo Bloggs"},
+        } in involvements
     finally:
         stop(gateway)
         stop(mocks)

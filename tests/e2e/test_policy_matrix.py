@@ -10,7 +10,10 @@ Q = """query($id: ID!, $purpose: Purpose!, $bg: String) { child(id: $id, purpose
 
 
 def reasons(out: dict) -> dict[str, str]:
-    return {".".join(map(str, e["path"][1:])): e["extensions"].get("reason", e["extensions"]["code"]) for e in out.get("errors", [])}
+    return {
+        ".".join(map(str, e["path"][1:])): e["extensions"].get("reason", e["extensions"]["code"])
+        for e in out.get("errors", [])
+    }
 
 
 def test_shielded_child_shows_only_identity_without_the_override(stack: Stack) -> None:
@@ -19,25 +22,46 @@ def test_shielded_child_shows_only_identity_without_the_override(stack: Stack) -
     data = out["data"]["child"]
     assert data["name"]["family"] == child.family and data["dateOfBirth"] == child.dob.isoformat()
     assert data["address"] is None and reasons(out)["address"] == "SHIELDED"
-    override = stack.query(Q, "social-worker", id=child.nhs_number, purpose="SAFEGUARDING",
-                           bg="Strategy meeting today; child at immediate risk")
+    override = stack.query(
+        Q,
+        "social-worker",
+        id=child.nhs_number,
+        purpose="SAFEGUARDING",
+        bg="Strategy meeting today; child at immediate risk",
+    )
     assert override["data"]["child"]["address"]["postcode"] == child.address.postcode
 
 
 def test_restricted_police_data_needs_role_purpose_and_two_factors(stack: Stack) -> None:
     child = next(c for c in stack.pop.of_kind("police-known") if not c.shielded and "weak-match" not in c.kinds)
     assert stack.query(Q, "social-worker", id=child.nhs_number, purpose="SAFEGUARDING")["data"]["child"]["police"]
-    assert reasons(stack.query(Q, "social-worker", mfa=False, id=child.nhs_number, purpose="SAFEGUARDING"))["police"] == "TWO_FACTOR_REQUIRED"
-    assert reasons(stack.query(Q, "teacher", id=child.nhs_number, purpose="SAFEGUARDING"))["police"] == "NOT_NEED_TO_KNOW"
-    assert reasons(stack.query(Q, "social-worker", id=child.nhs_number, purpose="ROUTINE_CARE"))["police"] == "SAFEGUARDING_PURPOSE_REQUIRED"
+    assert (
+        reasons(stack.query(Q, "social-worker", mfa=False, id=child.nhs_number, purpose="SAFEGUARDING"))["police"]
+        == "TWO_FACTOR_REQUIRED"
+    )
+    assert (
+        reasons(stack.query(Q, "teacher", id=child.nhs_number, purpose="SAFEGUARDING"))["police"] == "NOT_NEED_TO_KNOW"
+    )
+    assert (
+        reasons(stack.query(Q, "social-worker", id=child.nhs_number, purpose="ROUTINE_CARE"))["police"]
+        == "SAFEGUARDING_PURPOSE_REQUIRED"
+    )
 
 
 def test_sensitive_services_follow_consent(stack: Stack) -> None:
-    consented = next(c for c in stack.pop.of_kind("sensitive-consented")
-                     if c.camhs_id and not c.shielded and "weak-match" not in c.kinds)
-    refused = next(c for c in stack.pop.of_kind("sensitive-not-consented")
-                   if c.camhs_id and not c.shielded and "weak-match" not in c.kinds)
-    assert stack.query(Q, "social-worker", id=consented.nhs_number, purpose="SAFEGUARDING")["data"]["child"]["mentalHealth"]["referrals"]
+    consented = next(
+        c
+        for c in stack.pop.of_kind("sensitive-consented")
+        if c.camhs_id and not c.shielded and "weak-match" not in c.kinds
+    )
+    refused = next(
+        c
+        for c in stack.pop.of_kind("sensitive-not-consented")
+        if c.camhs_id and not c.shielded and "weak-match" not in c.kinds
+    )
+    assert stack.query(Q, "social-worker", id=consented.nhs_number, purpose="SAFEGUARDING")["data"]["child"][
+        "mentalHealth"
+    ]["referrals"]
     out = stack.query(Q, "social-worker", id=refused.nhs_number, purpose="SAFEGUARDING")
     assert out["data"]["child"]["mentalHealth"] is None and reasons(out)["mentalHealth"] == "NO_CONSENT"
 
@@ -61,7 +85,11 @@ def test_unauthenticated_requests_get_nothing(stack: Stack) -> None:
     import httpx
 
     child = stack.pop.children[0]
-    r = httpx.post(stack.gateway + "/graphql", json={"query": Q, "variables": {"id": child.nhs_number, "purpose": "SAFEGUARDING"}},
-                   headers={"Authorization": "Bearer not-a-token"}, timeout=10)
+    r = httpx.post(
+        stack.gateway + "/graphql",
+        json={"query": Q, "variables": {"id": child.nhs_number, "purpose": "SAFEGUARDING"}},
+        headers={"Authorization": "Bearer not-a-token"},
+        timeout=10,
+    )
     body = r.json()
     assert body["data"]["child"] is None and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from xml.etree import ElementTree as ET
 
 import httpx
@@ -61,7 +60,9 @@ async def test_every_agency_rejects_calls_without_its_credential(apps: dict[str,
     for name, path in paths.items():
         async with client(apps[name]) as c:
             assert (await c.get(path, headers=FORWARDED)).status_code == 401, name
-            assert (await c.get(path, headers={**FORWARDED, "authorization": "Bearer wrong", "x-api-key": "wrong"})).status_code == 401
+            assert (
+                await c.get(path, headers={**FORWARDED, "authorization": "Bearer wrong", "x-api-key": "wrong"})
+            ).status_code == 401
             ok = await c.get(path, headers={**FORWARDED, **creds(name)})
             assert ok.status_code in (200, 404), (name, ok.status_code, ok.text)
             doc = (await c.get("/openapi.json")).json()
@@ -69,7 +70,9 @@ async def test_every_agency_rejects_calls_without_its_credential(apps: dict[str,
             assert doc["components"]["securitySchemes"]["agencyCredential"]
 
 
-async def test_child_endpoints_require_the_forwarded_practitioner_purpose_and_request(apps: dict[str, AgencyApp], pop: Population) -> None:
+async def test_child_endpoints_require_the_forwarded_practitioner_purpose_and_request(
+    apps: dict[str, AgencyApp], pop: Population
+) -> None:
     nhs = pop.children[0].nhs_number
     async with client(apps["health"]) as c:
         r = await c.get(f"/fhir/Patient/{nhs}", headers=creds("health"))
@@ -89,25 +92,45 @@ async def test_each_agency_speaks_its_own_dialect(apps: dict[str, AgencyApp], po
         assert p["resourceType"] == "Patient" and p["birthDate"] == child.dob.isoformat()
         assert p["identifier"][0]["value"] == child.nhs_number
     async with client(apps["education"]) as c:
-        page = (await c.get("/v1/pupils", params={"nhsNumber": child.nhs_number}, headers={**h, **creds("education")})).json()
+        page = (
+            await c.get("/v1/pupils", params={"nhsNumber": child.nhs_number}, headers={**h, **creds("education")})
+        ).json()
         assert page["meta"]["page"] == 1 and page["data"][0]["upn"] == child.upn
         assert page["data"][0]["dateOfBirth"].count("/") == 2  # DD/MM/YYYY
         school = pop.schools[child.school_urn or ""]
-        paged = (await c.get("/v1/pupils", params={"schoolUrn": school.urn, "pageSize": 5, "page": 2}, headers={**h, **creds("education")})).json()
+        paged = (
+            await c.get(
+                "/v1/pupils",
+                params={"schoolUrn": school.urn, "pageSize": 5, "page": 2},
+                headers={**h, **creds("education")},
+            )
+        ).json()
         assert paged["meta"]["pageSize"] == 5 and paged["meta"]["page"] == 2 and len(paged["data"]) <= 5
     async with client(apps["police"]) as c:
         r = await c.get("/api/v2/persons/search", params={"nhs": child.nhs_number}, headers={**h, **creds("police")})
         assert r.status_code == 400  # no search by NHS number
-        found = (await c.get("/api/v2/persons/search", params={"surname": child.family, "dob": child.dob.strftime("%d-%b-%Y").upper()}, headers={**h, **creds("police")})).json()
+        found = (
+            await c.get(
+                "/api/v2/persons/search",
+                params={"surname": child.family, "dob": child.dob.strftime("%d-%b-%Y").upper()},
+                headers={**h, **creds("police")},
+            )
+        ).json()
         assert any(p["person_ref"] == child.police_ref for p in found["results"])
     hh = next(iter(pop.households.values()))
     m = hh.members[0]
     async with client(apps["housing"]) as c:
-        r = await c.get("/HousingService/HouseholdSearch.asmx/Search", params={"Surname": m.family, "DateOfBirth": m.dob.strftime("%d.%m.%Y")}, headers={**h, **creds("housing")})
+        r = await c.get(
+            "/HousingService/HouseholdSearch.asmx/Search",
+            params={"Surname": m.family, "DateOfBirth": m.dob.strftime("%d.%m.%Y")},
+            headers={**h, **creds("housing")},
+        )
         assert r.headers["content-type"].startswith("application/xml")
         root = ET.fromstring(r.content)
         assert root.tag.endswith("HouseholdSearchResult") and int(root.get("Count") or 0) >= 1
-        assert (await c.get("/openapi.json")).json()["paths"]["/HousingService/HouseholdSearch.asmx/Search"]["get"]["responses"]["200"]["content"]["application/xml"]
+        assert (await c.get("/openapi.json")).json()["paths"]["/HousingService/HouseholdSearch.asmx/Search"]["get"][
+            "responses"
+        ]["200"]["content"]["application/xml"]
 
 
 async def _rate(app: AgencyApp, name: str, path: str, n: int) -> tuple[list[int], list[bytes]]:
@@ -127,7 +150,9 @@ async def test_injected_error_rate_is_close_to_the_configured_one(pop: Populatio
     assert 0.25 < share < 0.35
 
 
-async def test_faults_change_at_run_time_through_the_admin_endpoint(apps: dict[str, AgencyApp], pop: Population) -> None:
+async def test_faults_change_at_run_time_through_the_admin_endpoint(
+    apps: dict[str, AgencyApp], pop: Population
+) -> None:
     app = apps["sexual-health"]
     async with client(app) as c:
         bad = await c.put("/__admin/faults", headers=ADMIN, content=b'{"error_rate": 2}')
@@ -143,7 +168,9 @@ async def test_faults_change_at_run_time_through_the_admin_endpoint(apps: dict[s
         assert len(big.content) >= 300000
         await c.put("/__admin/faults", headers=ADMIN, content=b'{"latency": {"kind": "fixed", "ms": 120}}')
         started = time.perf_counter()
-        assert (await c.get("/api/clients?nhsNumber=1", headers={**FORWARDED, **creds("sexual-health")})).status_code == 200
+        assert (
+            await c.get("/api/clients?nhsNumber=1", headers={**FORWARDED, **creds("sexual-health")})
+        ).status_code == 200
         assert time.perf_counter() - started >= 0.12
         await c.put("/__admin/faults", headers=ADMIN, content=b'{"timeout_rate": 1, "hang_seconds": 5}')
         with pytest.raises(TimeoutError):

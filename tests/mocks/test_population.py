@@ -44,13 +44,21 @@ def test_agencies_hold_realistic_subsets(pop: Population) -> None:
     assert 0.02 < len(pop.social_care) / n < 0.15
     assert 0.01 < len(pop.police) / n < 0.08
     kinds = Counter(k for c in pop.children for k in c.kinds)
-    for kind in ("shielded", "sensitive-consented", "sensitive-not-consented", "on-plan", "police-known",
-                 "weak-match", "conflicting", "ordinary"):
+    for kind in (
+        "shielded",
+        "sensitive-consented",
+        "sensitive-not-consented",
+        "on-plan",
+        "police-known",
+        "weak-match",
+        "conflicting",
+        "ordinary",
+    ):
         assert kinds[kind] > 0, kind
 
 
 def test_ground_truth_names_the_owner_of_every_record(pop: Population) -> None:
-    for upn, rec in list(pop.education.items())[:300]:
+    for upn, _rec in list(pop.education.items())[:300]:
         owner = pop.truth.owner("education", upn)
         assert owner is not None
         assert pop.children[owner].upn == upn or "duplicate" in pop.children[owner].kinds
