@@ -82,6 +82,7 @@ async def resolve_search_children(
         if postcode and facts.complete and facts.shielded is False and found.postcode:
             same = found.postcode.replace(" ", "").upper() == postcode.replace(" ", "").upper()
             score += 0.1 if same else -0.1
+        score = round(score, 2)
         grade_value = "certain" if score >= 0.9 else "probable" if score >= 0.7 else "possible"
         walk = Walk(services.table)
         sel = tuple(flatten(info.selected_fields[0].selections))

@@ -119,3 +119,37 @@ def test_audit_trail_holds_paths_never_values(stack: Stack) -> None:
     text = stack.audit.read_text()
     assert child.nhs_number in text  # the child id is recorded
     assert child.given not in text and child.address.postcode not in text and child.dob.isoformat() not in text
+
+
+def test_search_finds_a_child_by_name_and_date_of_birth(stack: Stack) -> None:
+    child = next(c for c in stack.pop.of_kind("ordinary"))
+    out = stack.query(
+        "query($n: String!, $d: Date) { searchChildren(name: $n, dateOfBirth: $d, purpose: ROUTINE_CARE)"
+        " { id name { given family } matchGrade } }",
+        "gp",
+        n=f"{child.given} {child.family}",
+        d=child.dob.isoformat(),
+    )
+    found = out["data"]["searchChildren"]
+    assert any(m["id"] == child.nhs_number and m["matchGrade"] == "CERTAIN" for m in found), out
+    audit = stack.audit.read_text()
+    assert child.family not in audit  # search terms are only a keyed hash
+
+
+def test_directory_queries_answer_from_the_council_directory(stack: Stack) -> None:
+    out = stack.query("{ schools { urn name } gpPractices { code } services { id } me { id role } }", "teacher")
+    data = out["data"]
+    assert {s["urn"] for s in data["schools"]} == set(stack.pop.schools)
+    assert len(data["gpPractices"]) == len(stack.pop.gp_practices)
+    assert data["me"] == {"id": "P000002", "role": "designated-safeguarding-lead"}
+
+
+def test_no_child_data_is_left_on_disk(stack: Stack) -> None:
+    sample = [c for c in stack.pop.children[:40]]
+    for c in sample[:5]:
+        stack.query(FULL, "social-worker", id=c.nhs_number)
+    for path in stack.workdir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="ignore")
+            for c in sample[:5]:
+                assert f'"{c.given}"' not in text and c.address.line1 not in text, path
