@@ -8,6 +8,10 @@ True
 
 from __future__ import annotations
 
+from gateway.identifiers import nhs_number_is_valid
+
+__all__ = ["nhs_check_digit", "nhs_number_is_valid", "upn_check_letter", "upn_is_valid", "with_upn_check_letter"]
+
 _NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 # The DfE's check-letter alphabet leaves out I, O and S, which are easily misread.
 _UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
@@ -22,13 +26,6 @@ def nhs_check_digit(first_nine: str) -> int | None:
     if check == 10:
         return None
     return check
-
-
-def nhs_number_is_valid(value: str) -> bool:
-    """True for ten digits whose last is the modulus-11 check digit of the first nine."""
-    if len(value) != 10 or not value.isdigit():
-        return False
-    return nhs_check_digit(value[:9]) == int(value[9])
 
 
 def upn_check_letter(twelve_digits: str) -> str:
