@@ -20,6 +20,7 @@ from gateway.authenticate import Authenticator
 from gateway.config import Settings
 from gateway.connectors import Connector, load_connectors
 from gateway.engines import EmbeddedEngine, OpaEngine, PolicyEngine
+from gateway.errors import ConfigError
 from gateway.fanout import FanOut
 from gateway.labels import FieldTable, field_table
 from gateway.limits import limit_extensions
@@ -120,7 +121,13 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await services.policy.load()
+        try:
+            await services.policy.load()
+        except ConfigError:
+            if settings.policy_engine != "opa":
+                raise  # the embedded engine's files are ours: a bad policy stops start-up, saying why
+            log.error("OPA sidecar not ready; child fields are denied until the policy is loaded")
+            services.background.append(asyncio.create_task(services.policy.load_until_loaded()))
         if settings.policy_watch:
             services.background.append(asyncio.create_task(services.policy.watch()))
         log.info("gateway ready", extra={"agencies": sorted(services.connectors)})

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.types import Purpose
+
 
 def _mocks(args: argparse.Namespace) -> int:
     from mocks.faults import Faults
@@ -205,10 +207,21 @@ def parser() -> argparse.ArgumentParser:
 
     pol = sub.add_parser("policy", help="check, test and explain access policies")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
+    pol.add_argument("--policy-dir", help="default: the configured policy_dir (policies/)")
+    pol.add_argument("--engine", choices=["embedded", "opa"], help="default: the configured policy_engine")
     pol_sub.add_parser("check", help="load and validate the policy files")
-    for sp in (pol,):
-        sp.add_argument("--policy-dir")
-        sp.add_argument("--engine", choices=["embedded", "opa"])
+    pt = pol_sub.add_parser("test", help="run the case tables (*_cases.yaml) against the engine")
+    pt.add_argument("cases", nargs="*", help="case files (default: every *_cases.yaml under the policy directory)")
+    pt.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    pe = pol_sub.add_parser("explain", help="the decision and reason for one persona, child and field")
+    pe.add_argument("--persona", required=True)
+    pe.add_argument("--field", required=True, help="Type.field [@agency] [as label], e.g. Child.address")
+    pe.add_argument("--purpose", required=True, choices=[p.value for p in Purpose])
+    who = pe.add_mutually_exclusive_group(required=True)
+    who.add_argument("--child", help="NHS number: facts are fetched live from the configured agencies")
+    who.add_argument("--facts", help='JSON child facts instead, e.g. \'{"shielded": true}\'')
+    pe.add_argument("--mfa", action="store_true", help="as if the practitioner logged in with two factors")
+    pe.add_argument("--break-glass", help="the justification, as a request would give it")
     pol.set_defaults(func=_policy)
 
     a = sub.add_parser("audit", help="the audit trail")

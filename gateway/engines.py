@@ -49,6 +49,7 @@ class PolicyBundle:
     modules: dict[str, str]
     data: dict[str, Any]
     revision: str
+    documents: dict[str, Any]  # each data.json by its path under ``data`` ("wardgate/config"), for pushing to OPA
 
     @classmethod
     def load(cls, root: Path) -> PolicyBundle:
@@ -56,6 +57,7 @@ class PolicyBundle:
             raise ConfigError(f"policy directory {root} does not exist")
         modules: dict[str, str] = {}
         data: dict[str, Any] = {}
+        documents: dict[str, Any] = {}
         digest = hashlib.sha256()
         for path in sorted(root.rglob("*")):
             if path.suffix not in (".rego", ".json") or path.name.endswith("_test.rego"):
@@ -73,13 +75,16 @@ class PolicyBundle:
                     doc = json.loads(text)
                 except json.JSONDecodeError as exc:
                     raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+                if not isinstance(doc, dict) or not rel.parent.parts:
+                    raise ConfigError(f"{path}: data files hold one JSON object, in a directory naming its path")
                 node = data
                 for part in rel.parent.parts:
                     node = node.setdefault(part, {})
                 node.update(doc)
+                documents["/".join(rel.parent.parts)] = doc
         if not modules:
             raise ConfigError(f"no .rego files under {root}")
-        return cls(modules, data, digest.hexdigest()[:12])
+        return cls(modules, data, digest.hexdigest()[:12], documents)
 
 
 def check_rego(text: str) -> list[str]:
@@ -163,9 +168,14 @@ class EmbeddedEngine(PolicyEngine):
 class OpaEngine(PolicyEngine):
     """A real OPA server (sidecar) through opa-python-client's async client.
 
-    On load, pushes every module and the data document to OPA's REST API (``PUT /v1/policies/...``,
-    ``PUT /v1/data/wardgate``) unless ``push=False`` (OPA loads the same files as a bundle itself).
-    Each evaluation is one ``POST /v1/data/wardgate/access/decision`` under ``timeout`` seconds.
+    On load, pushes every module (``PUT /v1/policies/wardgate/...``) and each data document
+    (``PUT /v1/data/<its directory>``) unless ``push=False``, in which case OPA is expected to load the
+    same files as a bundle and the gateway only checks that it answers. Each evaluation is one
+    ``POST /v1/data/wardgate/access/decision`` under ``timeout`` seconds, with no retries: a decision
+    that cannot be had within the budget is a deny, not a wait.
+
+    If OPA answers without a result (it restarted and lost pushed policies), that request is denied
+    and the policy is pushed again in the background.
     """
 
     def __init__(self, *, url: str, timeout: float = 0.25, push: bool = True) -> None:
@@ -179,49 +189,76 @@ class OpaEngine(PolicyEngine):
         self.timeout = timeout
         self.push = push
         self._client: Any = None
+        self._bundle: PolicyBundle | None = None
+        self._repush: asyncio.Task[None] | None = None
 
-    def _open(self) -> Any:
+    async def _open(self) -> Any:
         from opa_client.opa_async import AsyncOpaClient
 
         if self._client is None:
-            self._client = AsyncOpaClient(host=self.host, port=self.port, ssl=self.ssl, timeout=self.timeout)
+            client = AsyncOpaClient(host=self.host, port=self.port, ssl=self.ssl, timeout=self.timeout, retries=0)
+            await client.__aenter__()  # opens its aiohttp session; closed in aclose()
+            self._client = client
         return self._client
 
     async def load(self, bundle: PolicyBundle) -> None:
-        client = self._open()
         try:
+            client = await self._open()
             async with asyncio.timeout(max(2.0, self.timeout * 8)):
                 if self.push:
                     for name, text in bundle.modules.items():
-                        await client.update_policy_from_string(text, "wardgate/" + name.replace(".rego", ""))
-                    await client.update_or_create_data(bundle.data.get("wardgate", {}), "wardgate")
+                        await client.update_policy_from_string(
+                            text, "wardgate/" + name.removesuffix(".rego"), rego_compat=False
+                        )
+                    for path, doc in bundle.documents.items():
+                        await client.update_or_create_data(doc, path)
                 probe = await client.query_rule({"classes": {}}, "wardgate/access/decision")
         except Exception as exc:
-            raise ConfigError(f"OPA at {self.url} refused the policy or is unreachable: {exc}") from exc
-        if not isinstance(probe, dict) or "result" not in probe:
+            raise ConfigError(f"OPA at {self.url} refused the policy or is unreachable: {exc!r}") from exc
+        if not isinstance(probe, dict) or not isinstance(probe.get("result"), dict):
             raise ConfigError(f"OPA at {self.url} does not answer {QUERY}")
+        self._bundle = bundle
         self.revision = bundle.revision
 
     async def evaluate(self, policy_input: dict[str, Any]) -> Any:
-        client = self._open()
         try:
+            client = await self._open()
             async with asyncio.timeout(self.timeout):
                 answer = await client.query_rule(policy_input, "wardgate/access/decision")
         except Exception as exc:  # timeouts, connection errors, OPA errors: all mean no decision
             raise PolicyUnavailable("policy engine did not answer") from exc
         if not isinstance(answer, dict):
             raise PolicyUnavailable("policy engine answered nonsense")
-        return answer.get("result")
+        if "result" not in answer:
+            self._push_again()
+            raise PolicyUnavailable("policy engine has no decision document loaded")
+        return answer["result"]
+
+    def _push_again(self) -> None:
+        if not self.push or self._bundle is None or (self._repush is not None and not self._repush.done()):
+            return
+        bundle = self._bundle
+
+        async def push() -> None:
+            try:
+                await self.load(bundle)
+                log.info("policy pushed to OPA again", extra={"revision": bundle.revision})
+            except ConfigError as exc:
+                log.warning("could not push the policy to OPA again", extra={"reason": str(exc)})
+
+        self._repush = asyncio.get_running_loop().create_task(push())
 
     async def ready(self) -> bool:
         try:
-            client = self._open()
+            client = await self._open()
             async with asyncio.timeout(self.timeout * 4):
                 return bool(await client.check_health()) and self.revision != "none"
         except Exception:
             return False
 
     async def aclose(self) -> None:
+        if self._repush is not None:
+            self._repush.cancel()
         if self._client is not None:
             await self._client.close_connection()
             self._client = None

@@ -16,6 +16,7 @@ Anything but a well-formed decision is deny (``POLICY_UNAVAILABLE``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -82,6 +83,15 @@ class Policy:
         log.info("policy loaded", extra={"revision": bundle.revision})
         return bundle.revision
 
+    async def load_until_loaded(self, every_s: float = 2.0) -> None:
+        """For a sidecar that is not up yet: keep trying; until then every child field is denied."""
+        while True:
+            try:
+                await self.load()
+                return
+            except ConfigError:
+                await asyncio.sleep(every_s)
+
     async def watch(self) -> None:
         """Reload when a policy file changes, until cancelled."""
         from watchfiles import awatch
@@ -134,34 +144,65 @@ class Policy:
         except PolicyUnavailable:
             log.warning("policy engine unavailable; denying child fields")
             return Outcome({c: DENY_UNAVAILABLE for c in ordered}, [], revision, False)
-        decisions, obligations = _parse(raw, ordered)
+        decisions, obligations, well_formed = _parse(raw, ordered)
+        if not well_formed:  # denied now; not remembered, so a repaired engine is asked again
+            log.warning("policy answer not well formed; denying the classes it did not decide")
+            return Outcome(decisions, obligations, revision, False)
         self._cache[key] = (decisions, obligations)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return Outcome(decisions, obligations, revision, False)
 
 
-def _parse(raw: Any, ordered: tuple[FieldClass, ...]) -> tuple[dict[FieldClass, Decision], list[dict[str, Any]]]:
-    """Only an explicit, well-formed decision allows anything; every other shape is deny."""
+def _parse(
+    raw: Any, ordered: tuple[FieldClass, ...]
+) -> tuple[dict[FieldClass, Decision], list[dict[str, Any]], bool]:
+    """Only an explicit, well-formed decision allows anything; every other shape is deny.
+
+    Returns the decisions, the obligations, and whether every class had a well-formed answer.
+    """
     decisions = {c: DENY_UNAVAILABLE for c in ordered}
     if not isinstance(raw, dict) or not isinstance(raw.get("fields"), dict):
-        return decisions, []
+        return decisions, [], False
     fields = raw["fields"]
+    well_formed = True
     for i, c in enumerate(ordered):
         d = fields.get(str(i))
-        if not isinstance(d, dict) or not isinstance(d.get("reason"), str):
-            continue
-        action = d.get("action")
-        if action == "allow":
-            decisions[c] = Decision("allow", d["reason"])
-        elif action == "deny":
-            decisions[c] = Decision("deny", d["reason"])
-        elif action == "mask" and d.get("mask") in MASKS:
-            decisions[c] = Decision("mask", d["reason"], d["mask"])
+        parsed = _one(d)
+        if parsed is None:
+            well_formed = False
+        else:
+            decisions[c] = parsed
     obligations = raw.get("obligations")
-    if not isinstance(obligations, list):
-        obligations = []
-    return decisions, [o for o in obligations if isinstance(o, dict)]
+    if not isinstance(obligations, list) or not all(_obligation_ok(o) for o in obligations):
+        # an obligation we cannot honour (say, an alert) must not be dropped silently: deny instead
+        return {c: DENY_UNAVAILABLE for c in ordered}, [], False
+    return decisions, obligations, well_formed
+
+
+def _one(d: Any) -> Decision | None:
+    if not isinstance(d, dict) or not isinstance(d.get("reason"), str) or not d["reason"]:
+        return None
+    action = d.get("action")
+    if action == "allow":
+        return Decision("allow", d["reason"])
+    if action == "deny":
+        return Decision("deny", d["reason"])
+    if action == "mask" and d.get("mask") in MASKS:
+        return Decision("mask", d["reason"], d["mask"])
+    return None
+
+
+OBLIGATION_KINDS = frozenset({"alert", "notify"})
+
+
+def _obligation_ok(o: Any) -> bool:
+    return (
+        isinstance(o, dict)
+        and o.get("kind") in OBLIGATION_KINDS
+        and isinstance(o.get("reason"), str)
+        and (o["kind"] != "notify" or isinstance(o.get("agency"), str))
+    )
 
 
 # --- walking the profile ---------------------------------------------------------------------------

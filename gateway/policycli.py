@@ -1,29 +1,41 @@
-"""``wardgate policy``: what security teams run on the policy files before they reach a gateway."""
+"""``wardgate policy``: what security teams run on the policy files before they reach a gateway.
+
+    wardgate policy check                    load, validate, refuse constructs the embedded engine gets wrong
+    wardgate policy test                     run every *_cases.yaml table against the configured engine
+    wardgate policy explain --persona gp --child 9434765919 --field Child.address --purpose routine-care
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
-from gateway.config import load_settings
+from gateway.config import Settings, load_settings
 from gateway.engines import EmbeddedEngine, OpaEngine, PolicyBundle, PolicyEngine
-from gateway.errors import ConfigError
+from gateway.errors import AuditUnavailable, ConfigError
+from gateway.policy import Policy
 
 
-def _engine(args: argparse.Namespace) -> PolicyEngine:
-    settings = load_settings()
-    kind = args.engine or settings.policy_engine
-    if kind == "opa":
-        return OpaEngine(url=settings.opa_url, timeout=settings.opa_timeout_ms / 1000)
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(policy_dir=args.policy_dir, policy_engine=args.engine)
+
+
+def _engine(settings: Settings) -> PolicyEngine:
+    if settings.policy_engine == "opa":
+        return OpaEngine(url=settings.opa_url, timeout=settings.opa_timeout_ms / 1000, push=settings.opa_push_policies)
     return EmbeddedEngine()
 
 
 async def _check(args: argparse.Namespace) -> int:
-    root = Path(args.policy_dir) if args.policy_dir else load_settings().policy_dir
-    engine = _engine(args)
+    settings = _settings(args)
+    engine = _engine(settings)
     try:
-        bundle = PolicyBundle.load(root)
+        bundle = PolicyBundle.load(settings.policy_dir)
         await engine.load(bundle)
     except ConfigError as exc:
         print(f"policy check failed: {exc}")
@@ -34,7 +46,160 @@ async def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolver(settings: Settings) -> Any:
+    from gateway.app import build_schema
+    from gateway.connectors import load_connectors
+    from gateway.labels import field_table
+    from gateway.policycases import Resolver
+    from gateway.schema import Child
+    from resolvers import Query
+
+    table = field_table(build_schema(settings), (Query, Child))
+    sections: dict[str, str] = {}
+    connectors = load_connectors(settings.connectors, {})
+    for agency in sorted(connectors, key=lambda a: a != "health"):  # the spine first
+        for section in connectors[agency].sections:
+            sections.setdefault(section, agency)
+    return Resolver(table, sections)
+
+
+async def _test(args: argparse.Namespace) -> int:
+    from gateway.policycases import case_files, load_cases, run_case
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    policy = Policy(engine, root=settings.policy_dir)
+    try:
+        files = [Path(p) for p in args.cases] if args.cases else case_files(settings.policy_dir)
+        cases = load_cases(files)
+        resolver = _resolver(settings)
+        await policy.load()
+        results = [await run_case(policy, resolver, path, case) for path, case in cases]
+    except ConfigError as exc:
+        print(f"policy test could not run: {exc}")
+        return 2
+    finally:
+        await engine.aclose()
+    failed = [r for r in results if r.failures]
+    width = max(len(r.case.name) for r in results)
+    for r in results:
+        if r.failures or args.verbose:
+            print(f"{'FAIL' if r.failures else 'ok  '}  {r.case.name:<{width}}  ({r.checks} checks)")
+        for f in r.failures:
+            print(f"        {f}")
+    checks = sum(r.checks for r in results)
+    print(
+        f"{len(results)} cases, {checks} checks, {len(failed)} case(s) failed "
+        f"- engine {type(engine).__name__}, revision {engine.revision}"
+    )
+    return 1 if failed else 0
+
+
+async def _explain(args: argparse.Namespace) -> int:
+    """Fetch the child's facts live (or take them from --facts), then decide the one field."""
+    from gateway.personas import PERSONAS
+    from gateway.policycases import CaseChild, describe, describe_obligation
+    from gateway.types import Subject
+
+    settings = _settings(args)
+    persona = next((p for p in PERSONAS if p.name == args.persona), None)
+    if persona is None:
+        print(f"unknown persona {args.persona!r}; known: {', '.join(p.name for p in PERSONAS)}")
+        return 2
+    subject = Subject(persona.practitioner_id, persona.role, persona.agency, args.mfa, persona.title)
+    try:
+        resolver = _resolver(settings)
+        fc = resolver.field_class(args.field)
+    except (ConfigError, ValueError) as exc:
+        print(f"cannot explain: {exc}")
+        return 2
+    engine = _engine(settings)
+    policy = Policy(engine, root=settings.policy_dir)
+    try:
+        await policy.load()
+        if args.facts is not None:
+            try:
+                from gateway.policycases import Case
+
+                child = CaseChild.model_validate(json.loads(args.facts))
+            except ValueError as exc:
+                print(f"--facts is not a child-facts object: {exc}")
+                return 2
+            facts = Case(name="explain", persona=persona.name, purpose=args.purpose, expect={}, child=child).facts(
+                subject.practitioner_id
+            )
+            source = "given with --facts"
+        else:
+            facts, source = await _live_facts(settings, subject, args.child, args.purpose)
+        outcome = await policy.decide(subject, args.purpose, bool(args.break_glass), facts, {fc})
+    except ConfigError as exc:
+        print(f"cannot explain: {exc}")
+        return 2
+    finally:
+        await engine.aclose()
+    decision = outcome.decisions[fc]
+    two_factor = "yes" if subject.mfa else "no"
+    print(f"persona      {persona.name} ({subject.role}, {subject.agency}, two-factor {two_factor})")
+    print(f"purpose      {args.purpose}{'  with break-glass' if args.break_glass else ''}")
+    print(f"field        {fc.coordinate}  label {fc.label}, from {fc.agency}")
+    print(f"child facts  ({source})")
+    print(f"  shielded            {facts.shielded}")
+    print(f"  consents            {json.dumps(facts.consents)}")
+    print(f"  requester involved  {subject.practitioner_id in facts.involved}")
+    print(f"  match grade         {facts.match_grade}")
+    print(f"  facts complete      {facts.complete}")
+    print(f"decision     {describe(decision)}")
+    if outcome.obligations:
+        print("obligations  " + "; ".join(describe_obligation(o) for o in outcome.obligations))
+    print(f"policy       revision {outcome.revision}, engine {type(engine).__name__}")
+    return 0
+
+
+async def _live_facts(settings: Settings, subject: Any, child_id: str, purpose: str) -> tuple[Any, str]:
+    """The facts a real request would have: the same fan-out and linking, against the configured agencies."""
+    from gateway.app import build_schema, build_services
+    from gateway.fanout import CallContext
+    from gateway.identifiers import nhs_number_is_valid
+    from gateway.plan import plan_child
+
+    nhs = child_id.replace(" ", "")
+    if not nhs_number_is_valid(nhs):
+        raise ConfigError(f"{child_id!r} is not a valid NHS number")
+    services = build_services(settings, build_schema(settings))
+    try:
+        plan = plan_child([], services.connectors, subject)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.request_deadline_ms / 1000
+        call = CallContext(subject.practitioner_id, purpose, "policy-explain")
+        answers = await services.fanout.run(plan.agencies, nhs, call, deadline)
+        profile = services.linker.link(nhs, answers)
+        # Facts about a real child were read: that is on the record like any other read.
+        await services.audit.write(
+            {
+                "type": "policy.explain",
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+                "practitioner": subject.practitioner_id,
+                "role": subject.role,
+                "agency": subject.agency,
+                "purpose": purpose,
+                "childId": nhs,
+                "agenciesCalled": sorted(plan.agencies),
+                "fieldsReturned": ["facts.shielded", "facts.consents", "facts.involved", "facts.matchGrade"],
+                "fieldsWithheld": [],
+            }
+        )
+    except AuditUnavailable as exc:
+        raise ConfigError("the audit trail cannot be written, so no live facts are shown") from exc
+    finally:
+        await services.upstream.aclose()
+    asked = ", ".join(sorted(plan.agencies))
+    return profile.facts, f"fetched live from {asked}"
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.policy_command == "check":
-        return asyncio.run(_check(args))
-    raise SystemExit(f"unknown policy command {args.policy_command!r}")
+    commands = {"check": _check, "test": _test, "explain": _explain}
+    command = commands.get(args.policy_command)
+    if command is None:
+        print(f"unknown policy command {args.policy_command!r}", file=sys.stderr)
+        return 2
+    return asyncio.run(command(args))

@@ -41,14 +41,15 @@ def start(
     ready: str | None = None,
     url: str | None = None,
     timeout: float = 60,
+    module: str = "gateway.cli",
 ) -> subprocess.Popen[str]:
-    """Start ``python -m gateway.cli ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
+    """Start ``python -m MODULE ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
     import tempfile
 
     # Output goes to a file, never an undrained pipe a chatty server could block on.
-    log = tempfile.NamedTemporaryFile("w+", prefix=f"wardgate-{args[0]}-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"wardgate-{(args or [module])[0]}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=log,
@@ -64,7 +65,7 @@ def start(
             if any(line.strip() == ready for line in fh):
                 return proc
         if proc.poll() is not None:
-            raise RuntimeError(f"{args[0]} exited before it was ready: {Path(log.name).read_text()}")
+            raise RuntimeError(f"{module} {args} exited before it was ready: {Path(log.name).read_text()}")
         time.sleep(0.05)
 
     while time.monotonic() < deadline:

@@ -33,8 +33,20 @@ fields[key] := field_decision(c) if {
 	some key, c in input.classes
 }
 
-# --- the decision for one class: the first rule that applies wins, in the order of DESIGN.md ------
-
+# METADATA
+# title: One field class
+# description: The first rule that applies wins, in the order of DESIGN.md's rules.
+# custom:
+#   reasons:
+#     - PURPOSE_NOT_PERMITTED
+#     - META
+#     - AUDITOR_NO_CHILD_DATA
+#     - DIRECTORY
+#     - CHILD_FACTS_UNAVAILABLE
+#     - SHIELDED
+#     - WEAK_MATCH
+#     - MASKED_FOR_ROLE
+#     - NOT_NEED_TO_KNOW
 field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {
 	not purpose_permitted
 } else := allow("META") if {
@@ -53,18 +65,18 @@ field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {
 } else := deny("WEAK_MATCH") if {
 	weak_match
 	not c.label in cfg.weak_match_labels
-} else := mask_decision(c) if {
-	mask_for(c) != "withhold"
 } else := deny("NOT_NEED_TO_KNOW") if {
 	mask_for(c) == "withhold"
-} else := label_decision(c)
-
-mask_decision(c) := {"action": "mask", "reason": "MASKED_FOR_ROLE", "mask": mask_for(c)} if {
+} else := {"action": "mask", "reason": "MASKED_FOR_ROLE", "mask": mask_for(c)} if {
 	mask_for(c) != ""
-}
+} else := label_decision(c)
 
 mask_for(c) := object.get(object.get(cfg.masked_for_role, role, {}), c.field, "")
 
+# METADATA
+# title: By label
+# custom:
+#   reasons: [IDENTITY, CONTACT, INVOLVEMENT, UNKNOWN_LABEL]
 label_decision(c) := allow("IDENTITY") if {
 	c.label == "identity"
 } else := allow("CONTACT") if {
@@ -79,8 +91,11 @@ label_decision(c) := allow("IDENTITY") if {
 	c.label == "restricted"
 } else := deny("UNKNOWN_LABEL")
 
-# --- rule 4: sensitive services need consent covering this role and purpose, or break-glass -----
-
+# METADATA
+# title: Rule 4, sensitive services
+# description: Visible only with recorded consent covering this role and purpose, or break-glass.
+# custom:
+#   reasons: [CONSENTED, BREAK_GLASS, NO_CONSENT]
 sensitive_decision(c) := allow("CONSENTED") if {
 	consented(object.get(cfg.sensitive_services, c.agency, c.agency))
 } else := allow("BREAK_GLASS") if {
@@ -94,10 +109,29 @@ consented(service) if {
 	purpose in consent.purposes
 }
 
-# --- rule 5: case needs need-to-know; restricted also needs the right role and two factors ------
+# METADATA
+# title: Rule 5, case fields
+# description: Need-to-know.
+case_decision(c) := need_to_know(c)
 
-case_decision(c) := allow("OWN_AGENCY") if {
-	c.agency == subject.agency
+# METADATA
+# title: Rule 5, restricted fields
+# description: Need-to-know, and only ever after a two-factor login.
+# custom:
+#   reasons: [TWO_FACTOR_REQUIRED]
+restricted_decision(c) := deny("TWO_FACTOR_REQUIRED") if {
+	not mfa
+} else := need_to_know(c)
+
+# METADATA
+# title: Need-to-know
+# description: |
+#   The requester's own agency's record; or, for safeguarding, a practitioner involved with the
+#   child or one in a safeguarding role; or the child-protection override.
+# custom:
+#   reasons: [OWN_AGENCY, INVOLVED, SAFEGUARDING_ROLE, BREAK_GLASS, SAFEGUARDING_PURPOSE_REQUIRED, NOT_NEED_TO_KNOW]
+need_to_know(c) := allow("OWN_AGENCY") if {
+	c.agency == object.get(subject, "agency", "")
 } else := allow("INVOLVED") if {
 	requester_involved
 	purpose == "safeguarding"
@@ -106,19 +140,16 @@ case_decision(c) := allow("OWN_AGENCY") if {
 	purpose == "safeguarding"
 } else := allow("BREAK_GLASS") if {
 	child_protection_override
-} else := deny("NOT_NEED_TO_KNOW")
-
-restricted_decision(_) := deny("TWO_FACTOR_REQUIRED") if {
-	not mfa
 } else := deny("SAFEGUARDING_PURPOSE_REQUIRED") if {
+	could_know
 	purpose != "safeguarding"
-} else := allow("RESTRICTED_ROLE") if {
-	role in cfg.restricted_roles
-} else := allow("BREAK_GLASS") if {
-	child_protection_override
 } else := deny("NOT_NEED_TO_KNOW")
 
-# --- facts -----------------------------------------------------------------------------------------
+could_know if role in cfg.restricted_roles
+
+could_know if requester_involved
+
+# Facts, each read so that a missing input can only ever deny.
 
 purpose_permitted if purpose in object.get(cfg.purposes, role, [])
 
@@ -144,8 +175,14 @@ allow(reason) := {"action": "allow", "reason": reason}
 
 deny(reason) := {"action": "deny", "reason": reason}
 
-# --- obligations: what the gateway must do because of what it returns ----------------------------
-
+# METADATA
+# title: Obligations
+# description: |
+#   What the gateway must do because of what it returns: raise an alert when the child-protection
+#   override is used, and notify the owning agency when another agency's practitioner reads a
+#   restricted field (as CP-IS notifies councils).
+# custom:
+#   reasons: [BREAK_GLASS, SHIELD_OVERRIDE, RESTRICTED_READ]
 obligations contains {"kind": "alert", "reason": "BREAK_GLASS"} if child_protection_override
 
 obligations contains {"kind": "alert", "reason": "SHIELD_OVERRIDE"} if {
@@ -156,5 +193,6 @@ obligations contains {"kind": "alert", "reason": "SHIELD_OVERRIDE"} if {
 obligations contains {"kind": "notify", "agency": c.agency, "reason": "RESTRICTED_READ"} if {
 	some key, c in input.classes
 	c.label == "restricted"
+	c.agency != object.get(subject, "agency", "")
 	fields[key].action == "allow"
 }
