@@ -168,6 +168,11 @@ class Linker:
             if answer.error is not None:
                 bad[agency] = answer.error
             profile.sources.append((agency, answer.status, answer.latency_ms))
+        # A part nobody filled is still the part its connector would fill: policy decides it as that
+        # agency's field, so the answer does not depend on whether a record exists.
+        for child_field, section in CHILD_SECTIONS.items():
+            if child_field not in profile.origin and self.providers.get(section):
+                profile.origin[child_field] = self.providers[section][0]
         # An agency that failed leaves its part null with its error, at every field it would have filled.
         for child_field, section in CHILD_SECTIONS.items():
             for agency in self.providers.get(section, ()):

@@ -234,8 +234,10 @@ def child_nodes(profile: Profile) -> dict[str, tuple[Any, str, Label | None]]:
         "involvements": (profile.involvements, "*", None),
         "conflicts": (profile.conflicts, "*", None),
     }
+    for name, agency in profile.origin.items():
+        out[name] = (profile.fields.get(name), agency, None)
     for name, value in profile.fields.items():
-        out[name] = (value, profile.origin.get(name, "health"), None)
+        out.setdefault(name, (value, "health", None))
     return out
 
 
