@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,22 @@ class Stack:
             httpx.delete(url + "/__admin/calls", headers=ADMIN, timeout=5)
 
 
+def start_gateway(
+    port: int, agencies: dict[str, str], audit: Path, workdir: Path, **extra: str
+) -> subprocess.Popen[str]:
+    """A gateway over these agencies; ``extra`` are more WARDGATE_* settings (without the prefix)."""
+    env = {
+        "WARDGATE_PORT": str(port),
+        "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in agencies.items() if k != "directory"}).decode(),
+        "WARDGATE_DIRECTORY_URL": agencies["directory"],
+        "WARDGATE_AUDIT_PATH": str(audit),
+        "WARDGATE_REQUEST_DEADLINE_MS": "1500",
+        "TMPDIR": str(workdir),
+        **{f"WARDGATE_{k.upper()}": v for k, v in extra.items()},
+    }
+    return start(["run"], env=env, url=f"http://127.0.0.1:{port}/healthz")
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("e2e")
@@ -59,15 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     agencies = urls("127.0.0.1", base)
     gw_port = free_port_block(1)
     audit = workdir / "audit.jsonl"
-    env = {
-        "WARDGATE_PORT": str(gw_port),
-        "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in agencies.items() if k != "directory"}).decode(),
-        "WARDGATE_DIRECTORY_URL": agencies["directory"],
-        "WARDGATE_AUDIT_PATH": str(audit),
-        "WARDGATE_REQUEST_DEADLINE_MS": "1500",
-        "TMPDIR": str(workdir),
-    }
-    gateway = start(["run"], env=env, url=f"http://127.0.0.1:{gw_port}/healthz")
+    gateway = start_gateway(gw_port, agencies, audit, workdir)
     try:
         yield Stack(f"http://127.0.0.1:{gw_port}", agencies, Population.generate(CHILDREN, SEED), audit, workdir)
     finally:

@@ -93,3 +93,38 @@ def test_unauthenticated_requests_get_nothing(stack: Stack) -> None:
     )
     body = r.json()
     assert body["data"]["child"] is None and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_policy_explain_fetches_the_child_facts_live_and_audits_the_read(stack: Stack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import orjson
+
+    child = next(
+        c
+        for c in stack.pop.of_kind("sensitive-consented")
+        if c.camhs_id
+        and not c.shielded
+        and "weak-match" not in c.kinds
+        and any(
+            k.service == "camhs" and "social-worker" in k.roles and "safeguarding" in k.purposes for k in c.consents
+        )
+    )
+    audit = stack.workdir / "explain-audit.jsonl"
+    env = {
+        **os.environ,
+        "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in stack.agencies.items() if k != "directory"}).decode(),
+        "WARDGATE_AUDIT_PATH": str(audit),
+    }
+    argv = [sys.executable, "-m", "gateway.cli", "policy", "explain", "--persona", "social-worker"]
+    argv += ["--child", child.nhs_number, "--field", "Child.mentalHealth", "--purpose", "safeguarding"]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "decision     allow CONSENTED" in out.stdout
+    assert "fetched live from" in out.stdout and '"service": "camhs"' in out.stdout
+    records = [orjson.loads(line) for line in audit.read_bytes().splitlines()]
+    assert [(r["type"], r["childId"], r["practitioner"]) for r in records] == [
+        ("policy.explain", child.nhs_number, "P000001")
+    ]
