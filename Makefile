@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/wardgate demo
 
 lint: install
-	$(BIN)/ruff check gateway resolvers mocks tests
+	$(BIN)/ruff check gateway resolvers mocks tests bench
 
 test: install lint
 	$(BIN)/pytest -q

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,16 @@ class PolicyBundle:
     data: dict[str, Any]
     revision: str
     documents: dict[str, Any]  # each data.json by its path under ``data`` ("wardgate/config"), for pushing to OPA
+
+    @property
+    def named_fields(self) -> frozenset[str]:
+        """Every ``Type.field`` the policy names anywhere, in Rego or data.
+
+        Only these fields are decided by name; every other field is decided by its label and agency
+        alone, which is what lets ~100 fields collapse into a couple of dozen classes.
+        """
+        text = "\n".join(self.modules.values()) + json.dumps(self.data)
+        return frozenset(_NAMED_FIELD.findall(text))
 
     @classmethod
     def load(cls, root: Path) -> PolicyBundle:
@@ -87,6 +98,15 @@ class PolicyBundle:
         return cls(modules, data, digest.hexdigest()[:12], documents)
 
 
+_NAMED_FIELD = re.compile(r'"([A-Z][A-Za-z0-9]*\.[a-z][A-Za-z0-9]*)"')
+# A field's name may only be compared with names written out, never computed on: a rule that picks
+# fields by a pattern would silently not apply to fields it does not name (see named_fields).
+_FIELD_COMPUTED = re.compile(
+    r"\b(startswith|endswith|contains|indexof|substring|split|trim\w*|replace|lower|upper|sprintf|concat|"
+    r"regex\.\w+|glob\.\w+|strings\.\w+)\([^)]*\.field\b"
+)
+
+
 def check_rego(text: str) -> list[str]:
     """Problems a policy file has for the engines here: Rego v1 required, known regopy hazards refused."""
     problems = []
@@ -96,6 +116,8 @@ def check_rego(text: str) -> list[str]:
     for needle, why in _HAZARDS:
         if needle in code:
             problems.append(why)
+    if _FIELD_COMPUTED.search(code):
+        problems.append('compare a field only with names written out ("Type.field"), not with string functions')
     return problems
 
 

@@ -33,6 +33,8 @@ from gateway.types import DENY_UNAVAILABLE, Decision, FieldClass, Label, Subject
 
 log = logging.getLogger("gateway.policy")
 
+ANY_FIELD = "*"  # the coordinate sent for fields the policy does not name
+
 MASKS: dict[str, Callable[[Any], Any]] = {
     "postcode-district": lambda v: str(v).split()[0] if v else v,
     "initial": lambda v: (str(v)[:1] + ".") if v else v,
@@ -66,6 +68,8 @@ class Policy:
             OrderedDict()
         )
         self.last_error: str | None = None
+        self._named: frozenset[str] = frozenset()
+        self.interned: dict[tuple[str, str, Label | None], FieldClass] = {}  # for Walk.interned
 
     async def load(self) -> str:
         """Load (or reload) the policy files. An invalid revision leaves the previous one in force."""
@@ -79,6 +83,7 @@ class Policy:
             log.error("policy not loaded; previous revision stays in force", extra={"reason": str(exc)})
             raise
         self._cache.clear()
+        self._named = bundle.named_fields
         self.last_error = None
         log.info("policy loaded", extra={"revision": bundle.revision})
         return bundle.revision
@@ -111,6 +116,12 @@ class Policy:
         classes: set[FieldClass],
     ) -> Outcome:
         revision = self.engine.revision
+        named = self._named
+        # Fields the policy does not name are decided by label and agency alone: one class for all of them.
+        by_class: dict[FieldClass, FieldClass] = {
+            c: c if c.coordinate in named else FieldClass(c.label, c.agency, ANY_FIELD) for c in classes
+        }
+        ordered = tuple(sorted(set(by_class.values()), key=lambda c: (c.label, c.agency, c.coordinate)))
         child_key = (
             facts.shielded,
             _frozen(facts.consents),
@@ -118,12 +129,11 @@ class Policy:
             facts.match_grade,
             facts.complete,
         )
-        ordered = tuple(sorted(classes, key=lambda c: (c.label, c.agency, c.coordinate)))
         key = (subject.role, subject.agency, subject.mfa, purpose, break_glass, child_key, ordered, revision)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
-            return Outcome(hit[0], hit[1], revision, True)
+            return Outcome({c: hit[0][n] for c, n in by_class.items()}, hit[1], revision, True)
         policy_input = {
             "subject": {"role": key[0], "agency": key[1], "mfa": key[2]},
             "purpose": key[3],
@@ -143,15 +153,16 @@ class Policy:
             raw = await self.engine.evaluate(policy_input)
         except PolicyUnavailable:
             log.warning("policy engine unavailable; denying child fields")
-            return Outcome({c: DENY_UNAVAILABLE for c in ordered}, [], revision, False)
+            return Outcome({c: DENY_UNAVAILABLE for c in classes}, [], revision, False)
         decisions, obligations, well_formed = _parse(raw, ordered)
+        outcome = Outcome({c: decisions[n] for c, n in by_class.items()}, obligations, revision, False)
         if not well_formed:  # denied now; not remembered, so a repaired engine is asked again
             log.warning("policy answer not well formed; denying the classes it did not decide")
-            return Outcome(decisions, obligations, revision, False)
+            return outcome
         self._cache[key] = (decisions, obligations)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return Outcome(decisions, obligations, revision, False)
+        return outcome
 
 
 def _parse(
@@ -218,6 +229,7 @@ class Walk:
     withheld: list[Withheld] = field(default_factory=list)
     returned: list[str] = field(default_factory=list)
     agency_errors: list[tuple[tuple[str | int, ...], Any]] = field(default_factory=list)
+    interned: dict[tuple[str, str, Label | None], FieldClass] = field(default_factory=dict)  # shared across walks
 
 
 def child_nodes(profile: Profile) -> dict[str, tuple[Any, str, Label | None]]:
@@ -241,8 +253,15 @@ def child_nodes(profile: Profile) -> dict[str, tuple[Any, str, Label | None]]:
     return out
 
 
-def _class(info: FieldInfo, agency: str, override: Label | None) -> FieldClass:
-    return FieldClass((override or info.label).value, agency, info.coordinate)
+def _class(walk: Walk, info: FieldInfo, agency: str, override: Label | None) -> FieldClass:
+    """The field's class; interned, since the same few hundred are built for every request."""
+    key = (info.coordinate, agency, override)
+    fc = walk.interned.get(key)
+    if fc is None:
+        if len(walk.interned) > 100_000:  # agencies and coordinates are finite; this only guards against surprises
+            walk.interned.clear()
+        fc = walk.interned[key] = FieldClass((override or info.label).value, agency, info.coordinate)
+    return fc
 
 
 def collect(
@@ -294,7 +313,7 @@ def _walk_child(
         error = profile.errors.get(sel.name)
         if error is not None and sel.name not in profile.fields:
             agency = error.agency
-        fc = _class(info, agency, override)
+        fc = _class(walk, info, agency, override)
         if not build:
             walk.classes.add(fc)
             if value is not None:
@@ -362,7 +381,7 @@ def _object(
         if info is None:
             continue
         here = (*path, child.key)
-        fc = _class(info, agency, override)
+        fc = _class(walk, info, agency, override)
         inner = value.get(child.name)
         if not build:
             walk.classes.add(fc)
@@ -384,7 +403,7 @@ def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bo
     assert info.target is not None
     out = []
     for agency, label, entry in entries:
-        fc = _class(info, agency, label)
+        fc = _class(walk, info, agency, label)
         if not build:
             walk.classes.add(fc)
             _object(walk, info.target, sel, entry, agency, label, build=False, path=path)
@@ -395,9 +414,9 @@ def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bo
     if not build:
         return None
     hidden = {
-        _decision(walk, _class(info, a, lb)).reason
+        _decision(walk, _class(walk, info, a, lb)).reason
         for a, lb, _ in entries
-        if _decision(walk, _class(info, a, lb)).action == "deny"
+        if _decision(walk, _class(walk, info, a, lb)).action == "deny"
     }
     for reason in sorted(hidden):
         walk.withheld.append(Withheld(path, reason))

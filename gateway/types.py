@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -49,9 +49,11 @@ class Subject:
     token_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class FieldClass:
-    """The facts about a field that a policy decision may depend on. Many fields share one class."""
+class FieldClass(NamedTuple):
+    """The facts about a field that a policy decision may depend on. Many fields share one class.
+
+    A tuple, not a dataclass: classes are hashed hundreds of times per request, and tuples hash in C.
+    """
 
     label: str
     agency: str

@@ -51,7 +51,7 @@ async def resolve_child(
         raise ChildNotFound("no child with that NHS number")
 
     profile = services.linker.link(nhs, answers)  # resolve & link
-    walk = Walk(services.table)  # policy
+    walk = Walk(services.table, interned=services.policy.interned)  # policy
     collect(walk, Child, plan.selection, profile, services.presence)
     walk.classes.add(FieldClass("identity", "health", "Child.id"))
     outcome = await services.policy.decide(subject, purpose_value, bool(justification), profile.facts, walk.classes)

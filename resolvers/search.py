@@ -84,7 +84,7 @@ async def resolve_search_children(
             score += 0.1 if same else -0.1
         score = round(score, 2)
         grade_value = "certain" if score >= 0.9 else "probable" if score >= 0.7 else "possible"
-        walk = Walk(services.table)
+        walk = Walk(services.table, interned=services.policy.interned)
         sel = tuple(flatten(info.selected_fields[0].selections))
         collect(walk, ChildMatch, sel, profile, services.presence)
         outcome = await services.policy.decide(subject, purpose_value, False, facts, walk.classes)
@@ -98,7 +98,7 @@ async def resolve_search_children(
     scored.sort(key=lambda r: (-r[0], r[2].nhs_number))
     sel = tuple(flatten(info.selected_fields[0].selections))
     for index, (score, grade_value, profile, decisions) in enumerate(scored):
-        walk = Walk(services.table, decisions=decisions)
+        walk = Walk(services.table, decisions=decisions, interned=services.policy.interned)
         profile.facts.match_grade = grade_value
         match = apply(walk, ChildMatch, sel, profile, services.presence, (*info.path.as_list(), index))
         match.match_grade = MatchGrade(grade_value)

@@ -177,3 +177,30 @@ async def test_policy_files_are_reloaded_when_they_change(tmp_path: Path) -> Non
         assert outcome.decisions[NAME].reason == "PURPOSE_NOT_PERMITTED"
     finally:
         watcher.cancel()
+
+
+async def test_fields_the_policy_names_are_decided_by_name_the_rest_by_label_and_agency(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    rego = root / "wardgate/access/access.rego"
+    # A security team singles out one identity field.
+    rego.write_text(
+        rego.read_text().replace(
+            'field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {',
+            'field_decision(c) := deny("NOT_NEED_TO_KNOW") if {\n\tc.field == "Child.deceased"\n'
+            '} else := deny("PURPOSE_NOT_PERMITTED") if {',
+        )
+    )
+    policy = Policy(EmbeddedEngine(), root=root)
+    await policy.load()
+    deceased, given = FieldClass("identity", "health", "Child.deceased"), FieldClass("identity", "health", "Name.given")
+    outcome = await policy.decide(GP, "routine-care", False, ChildFacts(), {deceased, given, NAME})
+    assert outcome.decisions[deceased].reason == "NOT_NEED_TO_KNOW"
+    assert outcome.decisions[given].reason == "IDENTITY" and outcome.decisions[NAME].reason == "IDENTITY"
+
+
+async def test_a_policy_may_not_pick_fields_by_pattern(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    rego = root / "wardgate/access/access.rego"
+    rego.write_text(rego.read_text() + '\nodd(c) if startswith(c.field, "Police")\n')
+    with pytest.raises(ConfigError, match="names written out"):
+        PolicyBundle.load(root)
