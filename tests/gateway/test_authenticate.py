@@ -1,0 +1,132 @@
+"""Token attacks: each is refused as UNAUTHENTICATED, in process and over real HTTP with no data."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.authenticate import DEV_KID, Authenticator
+from gateway.config import DEV_KEYS
+from gateway.errors import AuthError, ConfigError
+from gateway.personas import dev_token
+
+ISSUER, AUDIENCE = "https://wardgate.dev/issuer", "wardgate"
+PRIVATE = (DEV_KEYS / "dev-signing-key.pem").read_bytes()
+
+
+def authenticator(**kw: object) -> Authenticator:
+    return Authenticator(
+        issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"], jwks_path=DEV_KEYS / "dev-jwks.json", **kw
+    )  # type: ignore[arg-type]
+
+
+def claims(**changes: object) -> dict[str, object]:
+    now = int(time.time())
+    base: dict[str, object] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "P000003",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "role": "gp",
+        "agency": "health",
+        "amr": ["pwd"],
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def signed(**changes: object) -> str:
+    return jwt.encode(claims(**changes), PRIVATE, algorithm="ES256", headers={"kid": DEV_KID})
+
+
+def alg_none() -> str:
+    header = b64(json.dumps({"alg": "none", "typ": "JWT", "kid": DEV_KID}).encode())
+    return f"{header}.{b64(json.dumps(claims(role='social-worker')).encode())}."
+
+
+def hs256_with_the_public_key() -> str:
+    public = ec.EllipticCurvePublicKey  # the verifier's own public key, used as an HMAC secret
+    key = serialization.load_pem_private_key(PRIVATE, None).public_key()
+    assert isinstance(key, public)
+    secret = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": DEV_KID}).encode())
+    body = b64(json.dumps(claims()).encode())
+    sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def wrong_key() -> str:
+    other = ec.generate_private_key(ec.SECP256R1())
+    return jwt.encode(claims(), other, algorithm="ES256", headers={"kid": DEV_KID})
+
+
+def unknown_kid() -> str:
+    return jwt.encode(claims(), PRIVATE, algorithm="ES256", headers={"kid": "rotated-away"})
+
+
+def tampered() -> str:
+    head, body, sig = signed().split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["role"], payload["amr"] = "social-worker", ["pwd", "mfa"]
+    return f"{head}.{b64(json.dumps(payload).encode())}.{sig}"
+
+
+ATTACKS: dict[str, Callable[[], str]] = {
+    "alg none": alg_none,
+    "HS256 signed with the public key": hs256_with_the_public_key,
+    "signed with another key": wrong_key,
+    "unknown kid": unknown_kid,
+    "expired": lambda: signed(iat=int(time.time()) - 7200, nbf=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+    "not yet valid": lambda: signed(nbf=int(time.time()) + 3600),
+    "wrong issuer": lambda: signed(iss="https://evil.example/issuer"),
+    "wrong audience": lambda: signed(aud="another-service"),
+    "tampered payload": tampered,
+    "no expiry": lambda: signed(exp=None),
+    "not a JWT": lambda: "not.a.token",
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_each_token_attack_is_refused(attack: str) -> None:
+    with pytest.raises(AuthError) as err:
+        authenticator().authenticate("Bearer " + ATTACKS[attack]())
+    assert err.value.code == "UNAUTHENTICATED"
+
+
+def test_a_good_token_becomes_the_subject_with_two_factors_from_amr() -> None:
+    auth = authenticator()
+    subject = auth.authenticate("Bearer " + dev_token("police-officer", mfa=True))
+    assert (subject.practitioner_id, subject.role, subject.agency, subject.mfa) == (
+        "P000006",
+        "police-officer",
+        "police",
+        True,
+    )
+    assert auth.authenticate("Bearer " + dev_token("police-officer")).mfa is False
+
+
+def test_symmetric_algorithms_cannot_be_configured() -> None:
+    with pytest.raises(ConfigError, match="not allowed"):
+        Authenticator(
+            issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256", "HS256"], jwks_path=DEV_KEYS / "dev-jwks.json"
+        )
+
+
+def test_production_mode_refuses_the_development_key() -> None:
+    with pytest.raises(ConfigError, match="development signing key"):
+        authenticator(production=True)
