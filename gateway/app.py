@@ -17,13 +17,13 @@ from starlette.routing import Route
 
 from gateway.audit import AuditSink, JsonlAuditSink
 from gateway.authenticate import Authenticator
-from gateway.config import Settings
+from gateway.config import DEV_SEARCH_KEY, Settings
 from gateway.connectors import Connector, load_connectors
 from gateway.engines import EmbeddedEngine, OpaEngine, PolicyEngine
 from gateway.errors import ConfigError
 from gateway.fanout import FanOut
 from gateway.labels import FieldTable, field_table
-from gateway.limits import limit_extensions
+from gateway.limits import SearchRateLimiter, limit_extensions
 from gateway.link import Linker, Matcher, RuleMatcher
 from gateway.policy import Policy
 from gateway.respond import GatewayView
@@ -48,6 +48,7 @@ class Services:
     table: FieldTable
     presence: dict[str, Label]
     directory: Any
+    search_limiter: SearchRateLimiter
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -86,6 +87,8 @@ def build_services(
     from resolvers import Query
 
     table = field_table(schema, (Query, Child))
+    if settings.mode == "production" and settings.search_hmac_key == DEV_SEARCH_KEY:
+        raise ConfigError("production mode needs its own search_hmac_key (WARDGATE_SEARCH_HMAC_KEY)")
     return Services(
         settings=settings,
         connectors=connectors,
@@ -106,6 +109,7 @@ def build_services(
         table=table,
         presence={a: c.spec.presence_label for a, c in connectors.items()},
         directory=DirectoryClient(settings, upstream),
+        search_limiter=SearchRateLimiter(settings.search_rate, settings.rate_limit_storage),
     )
 
 

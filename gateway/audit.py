@@ -32,6 +32,10 @@ class AuditSink(abc.ABC):
     async def ready(self) -> bool:
         return True
 
+    async def records(self, **match: Any) -> list[dict[str, Any]]:
+        """Records whose fields equal ``match``, oldest first (for ``accessLog``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be read back here")
+
 
 class JsonlAuditSink(AuditSink):
     """Append-only, hash-chained JSON lines.
@@ -83,9 +87,8 @@ class JsonlAuditSink(AuditSink):
                 self._last = None
                 raise AuditUnavailable("the audit trail cannot be written") from exc
 
-    def records(self, **match: Any) -> list[dict[str, Any]]:
-        """Records whose fields equal ``match`` (e.g. ``childId=...``), oldest first."""
-        return list(read_records(self.path, **match))
+    async def records(self, **match: Any) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(lambda: list(read_records(self.path, **match)))
 
     async def ready(self) -> bool:
         """Whether a record could be appended now (the file opens for appending)."""

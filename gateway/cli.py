@@ -140,10 +140,11 @@ def _policy(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from gateway.audit import verify
+    from gateway.audit import read_records, verify
     from gateway.config import load_settings
 
-    path = Path(args.file) if args.file else load_settings().audit_path
+    settings = load_settings()
+    path = Path(args.file) if args.file else settings.audit_path
     if args.audit_command == "verify":
         if not path.exists():
             print(f"{path}: no audit trail yet")
@@ -151,19 +152,42 @@ def _audit(args: argparse.Namespace) -> int:
         ok, message = verify(path)
         print(f"{path}: {message}")
         return 0 if ok else 1
-    import orjson
+    if args.audit_command == "who-searched":
+        import datetime as dt
 
-    if path.exists():
-        with path.open("rb") as fh:
-            for line in fh:
-                record = orjson.loads(line)
-                if record.get("childId") == args.child_id:
-                    print(
-                        f"{record['at']}  {record['practitioner']} ({record['role']}, {record['agency']})  "
-                        f"purpose={record['purpose']}"
-                        + (f"  BREAK-GLASS: {record['breakGlass']}" if record.get("breakGlass") else "")
-                    )
+        from resolvers.search import search_digest
+
+        try:
+            dob = dt.date.fromisoformat(args.dob)
+        except ValueError:
+            print(f"--dob {args.dob!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+            return 2
+        field = "searchDigestWithPostcode" if args.postcode else "searchDigest"
+        digest = search_digest(settings.search_hmac_key, args.name, dob, args.postcode)
+        records = list(read_records(path, **{field: digest}))
+    else:
+        records = [r for r in read_records(path, childId=args.child_id) if r.get("type") != "alert"]
+    for record in records:
+        print(describe_access(record))
+    if not records:
+        print("no records")
     return 0
+
+
+def describe_access(record: dict[str, object]) -> str:
+    """One line of `who-viewed` / `who-searched`: who, when, why, and what they got."""
+    line = (
+        f"{record.get('at')}  {record.get('type')}  {record.get('practitioner')} "
+        f"({record.get('role')}, {record.get('agency')})  purpose={record.get('purpose')}"
+    )
+    if record.get("breakGlass"):
+        line += f"  BREAK-GLASS: {record['breakGlass']}"
+    returned = record.get("fieldsReturned")
+    if isinstance(returned, list):
+        line += f"  fields returned: {len(returned)}, withheld: {len(record.get('fieldsWithheld') or [])}"  # type: ignore[arg-type]
+    if isinstance(record.get("resultIds"), list):
+        line += f"  results: {len(record['resultIds'])}"  # type: ignore[arg-type]
+    return line + f"  request {record.get('requestId')}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -230,6 +254,10 @@ def parser() -> argparse.ArgumentParser:
     a_sub.add_parser("verify", help="check the hash chain")
     w = a_sub.add_parser("who-viewed", help="who looked at this child's record, when and why")
     w.add_argument("child_id")
+    ws = a_sub.add_parser("who-searched", help="who searched for this name and date of birth (by keyed hash)")
+    ws.add_argument("--name", required=True, help="as typed in the search, e.g. 'Amelia Hughes'")
+    ws.add_argument("--dob", required=True, help="YYYY-MM-DD")
+    ws.add_argument("--postcode", help="only searches that also gave this postcode")
     a.set_defaults(func=_audit)
     return p
 

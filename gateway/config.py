@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_KEYS = Path(__file__).resolve().parent / "devkeys"
+DEV_SEARCH_KEY = "wardgate-dev-search-hmac-key"
 
 
 class Settings(BaseSettings):
@@ -51,6 +52,10 @@ class Settings(BaseSettings):
     clock_skew_s: int = 30
 
     audit_path: Path = PROJECT_ROOT / "var" / "audit.jsonl"
+    # Search terms are audited only as HMACs under this key; set your own (production requires it).
+    search_hmac_key: str = DEV_SEARCH_KEY
+    search_rate: str = "20/minute"  # per practitioner, in the `limits` notation ("20/minute;200/day")
+    rate_limit_storage: str = "async+memory://"  # or async+redis://host:6379 to share across instances
 
     max_depth: int = 10
     max_aliases: int = 30

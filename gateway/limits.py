@@ -1,4 +1,5 @@
-"""Parse & limit: every document is parsed and validated once (cached), within depth, alias and token limits."""
+"""Parse & limit: every document is parsed and validated once (cached), within depth, alias and token limits;
+and searches are rate-limited per practitioner, so the index cannot be scraped."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from strawberry.extensions import (
 )
 
 from gateway.config import Settings
+from gateway.errors import ConfigError, RateLimited
 
 
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
@@ -26,3 +28,24 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: ValidationCache(maxsize=512),
     ]
+
+
+class SearchRateLimiter:
+    """A moving window per practitioner (the `limits` library; memory, or Redis to share across instances)."""
+
+    def __init__(self, rate: str, storage_uri: str) -> None:
+        from limits import parse_many, storage
+        from limits.aio.strategies import MovingWindowRateLimiter
+
+        try:
+            self.items = parse_many(rate)
+            self._limiter = MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+        except ValueError as exc:
+            raise ConfigError(f"search_rate {rate!r} / rate_limit_storage {storage_uri!r}: {exc}") from exc
+        self.rate = rate
+
+    async def check(self, practitioner_id: str) -> None:
+        """Count one search; raise :class:`RateLimited` once any window is full."""
+        for item in self.items:
+            if not await self._limiter.hit(item, "search", practitioner_id):
+                raise RateLimited(f"too many searches: at most {self.rate} per practitioner")

@@ -278,3 +278,25 @@ class Me:
     role: str = labelled(M)
     agency: str = labelled(M)
     two_factor: bool = labelled(M)
+
+
+@strawberry.type(description="A field withheld from a practitioner, and why (a path, never a value).")
+class WithheldField:
+    path: str = labelled(M)
+    reason: str = labelled(M)
+
+
+@strawberry.type(description="One access to a child's record, from the audit trail. For auditors.")
+class AccessRecord:
+    at: str = labelled(M)
+    kind: str = labelled(M, "child.read, break-glass.refused, policy.explain, alert")
+    request_id: str | None = labelled(M, default=None)
+    practitioner: str | None = labelled(M, default=None)
+    role: str | None = labelled(M, default=None)
+    agency: str | None = labelled(M, default=None)
+    purpose: str | None = labelled(M, default=None)
+    break_glass: str | None = labelled(M, "The justification given, if break-glass was used.", default=None)
+    agencies_called: list[str] = labelled(M, default_factory=list)
+    fields_returned: list[str] = labelled(M, "Paths of the fields returned, never their values.", default_factory=list)
+    fields_withheld: list[WithheldField] = labelled(M, default_factory=list)
+    policy_revision: str | None = labelled(M, default=None)

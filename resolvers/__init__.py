@@ -6,6 +6,7 @@ import strawberry
 
 from gateway.schema import D, I, M, labelled
 from gateway.schema import LabelDirective as _LabelDirective  # noqa: F401 - registers the directive
+from resolvers.accesslog import resolve_access_log
 from resolvers.child import resolve_child
 from resolvers.directory import resolve_gp_practices, resolve_practitioner, resolve_schools, resolve_services
 from resolvers.me import resolve_me
@@ -24,3 +25,4 @@ class Query:
     gp_practices = labelled(D, resolver=resolve_gp_practices)
     practitioner = labelled(D, resolver=resolve_practitioner)
     me = labelled(M, resolver=resolve_me)
+    access_log = labelled(M, "Who looked at a child's record, when and why (auditors).", resolver=resolve_access_log)

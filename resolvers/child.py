@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from gateway.errors import BadRequest, BreakGlassRefused, ChildNotFound
+from gateway.errors import BadRequest, BreakGlassRefused, ChildNotFound, PurposeRequired
 from gateway.fanout import CallContext
 from gateway.identifiers import nhs_number_is_valid
 from gateway.plan import flatten, plan_child
 from gateway.policy import Walk, apply, collect
 from gateway.schema import Child, PurposeEnum
-from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Withheld
+from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Subject, Withheld
 from resolvers.common import subject_of
 
 MIN_JUSTIFICATION = 20
+
+log = logging.getLogger("gateway.child")
 
 
 async def resolve_child(
     info: Info[Context, None],
     id: strawberry.ID,
-    purpose: PurposeEnum,  # type: ignore[valid-type]
+    purpose: PurposeEnum | None = None,  # type: ignore[valid-type]
     break_glass: str | None = None,
 ) -> Child | None:
     ctx = info.context
@@ -34,6 +37,8 @@ async def resolve_child(
     nhs = str(id).replace(" ", "")
     if not nhs_number_is_valid(nhs):
         raise BadRequest("id must be a valid NHS number (10 digits, modulus-11 check digit)")
+    if purpose is None:  # optional in the schema only so that leaving it out gets this clear code
+        raise PurposeRequired("child queries must declare a purpose (safeguarding, routine-care, ...)")
     justification = (break_glass or "").strip()
     if break_glass is not None and len(justification) < MIN_JUSTIFICATION:
         raise BreakGlassRefused(f"break-glass needs a justification of at least {MIN_JUSTIFICATION} characters")
@@ -57,6 +62,21 @@ async def resolve_child(
     outcome = await services.policy.decide(subject, purpose_value, bool(justification), profile.facts, walk.classes)
     walk.decisions = outcome.decisions
     path = tuple(info.path.as_list())
+    alerts = [o for o in outcome.obligations if o.get("kind") == "alert"]
+    if justification and not any(a.get("reason") == "BREAK_GLASS" for a in alerts):
+        # The policy did not grant the override (not a child-protection role, or not for safeguarding):
+        # the attempt is on the record and the request is refused rather than silently narrowed.
+        await services.audit.write(
+            {
+                **_who(state.request_id, subject, purpose_value, nhs),
+                "type": "break-glass.refused",
+                "breakGlass": justification,
+                "policyRevision": outcome.revision,
+            }
+        )
+        raise BreakGlassRefused(
+            "break-glass is only for child-protection roles declaring the safeguarding purpose; nothing was returned"
+        )
     gate = outcome.decisions.get(FieldClass("identity", "health", "Child.id"), DENY_UNAVAILABLE)
     if gate.action == "deny":  # not even the child's id may be shown: nothing of them is
         walk.withheld.append(Withheld(path, gate.reason))
@@ -84,7 +104,30 @@ async def resolve_child(
         "loggedAt": time.time(),
     }
     await services.audit.write(event)  # raises AuditUnavailable: nothing is returned
+    for alert in alerts:  # break-glass and shield overrides: their own records, for whoever watches alerts
+        await services.audit.write(
+            {
+                **_who(state.request_id, subject, purpose_value, nhs),
+                "type": "alert",
+                "reason": alert.get("reason"),
+                "breakGlass": justification or None,
+            }
+        )
+        log.warning("alert raised", extra={"reason": alert.get("reason"), "requestId": state.request_id})
     state.withheld.extend(walk.withheld)  # respond
     for err_path, err in walk.agency_errors:
         state.extra_errors.append((err_path, err.message, dict(err.extensions)))
     return child
+
+
+def _who(request_id: str, subject: Subject, purpose: str, child_id: str) -> dict[str, Any]:
+    return {
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "requestId": request_id,
+        "practitioner": subject.practitioner_id,
+        "role": subject.role,
+        "agency": subject.agency,
+        "mfa": subject.mfa,
+        "purpose": purpose,
+        "childId": child_id,
+    }

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from strawberry.types import Info
 
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, RateLimited
 from gateway.fanout import CallContext
 from gateway.link import Demographics, Profile, extract_demographics
 from gateway.plan import flatten
@@ -25,15 +25,18 @@ from gateway.types import Context, Decision, FieldClass, Purpose, Withheld
 from resolvers.common import subject_of
 
 MAX_CANDIDATES = 10
-SEARCH_KEY = b"wardgate-dev-search-hmac-key"
 
 
-def search_digest(name: str, dob: dt.date | None, postcode: str | None, key: bytes = SEARCH_KEY) -> str:
-    """The keyed hash of normalised search terms that the audit trail records instead of the terms."""
-    text = "|".join(
-        [" ".join(name.casefold().split()), dob.isoformat() if dob else "", (postcode or "").replace(" ", "").upper()]
-    )
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+def search_digest(key: str, name: str, dob: dt.date | None, postcode: str | None = None) -> str:
+    """The keyed hash of normalised search terms that the audit trail records instead of the terms.
+
+    Without ``postcode`` it is the digest of name and date of birth alone, which every search record
+    carries, so "who searched for this name and date of birth?" has an answer whatever else was typed.
+    """
+    parts = [" ".join(name.casefold().split()), dob.isoformat() if dob else ""]
+    if postcode is not None:
+        parts.append(postcode.replace(" ", "").upper())
+    return hmac.new(key.encode(), "|".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
 async def resolve_search_children(
@@ -52,6 +55,27 @@ async def resolve_search_children(
     if date_of_birth is None:
         raise BadRequest("dateOfBirth is required: the index is searched, never browsed")
     purpose_value = Purpose(purpose).value
+    key = services.settings.search_hmac_key
+    digests = {
+        "searchDigest": search_digest(key, name, date_of_birth),
+        **({"searchDigestWithPostcode": search_digest(key, name, date_of_birth, postcode)} if postcode else {}),
+    }
+    try:
+        await services.search_limiter.check(subject.practitioner_id)
+    except RateLimited:
+        await services.audit.write(
+            {
+                "type": "child.search.rate-limited",
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+                "requestId": state.request_id,
+                "practitioner": subject.practitioner_id,
+                "role": subject.role,
+                "agency": subject.agency,
+                "purpose": purpose_value,
+                **digests,
+            }
+        )
+        raise
     query = Demographics(" ".join(parts[:-1]) or None, parts[-1], date_of_birth, postcode)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.request_deadline_ms / 1000
@@ -114,7 +138,7 @@ async def resolve_search_children(
             "role": subject.role,
             "agency": subject.agency,
             "purpose": purpose_value,
-            "searchDigest": search_digest(name, date_of_birth, postcode),
+            **digests,
             "resultIds": [m.id for _, m in results],
             "policyRevision": services.policy.engine.revision,
         }
