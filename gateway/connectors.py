@@ -150,6 +150,9 @@ class ConnectorSpec(BaseModel):
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     section_labels: dict[str, Label] = Field(default_factory=dict)
     involvements: list[InvolvementSpec] = Field(default_factory=list)
+    # Where this agency wants to be told that another agency's practitioner read its restricted data
+    # (as CP-IS notifies councils). Policy decides when, by the obligation {"kind": "notify"}.
+    notify: str | None = Field(None, pattern=r"^/")
 
     @field_validator("sections")
     @classmethod

@@ -56,6 +56,10 @@ class UpstreamClient(abc.ABC):
         """GET ``url``; raise :class:`UpstreamTimeout` past ``timeout`` seconds, :class:`UpstreamTooLarge`
         past ``max_bytes`` of body, :class:`UpstreamUnavailable` for anything else at the transport level."""
 
+    @abc.abstractmethod
+    async def post(self, url: str, *, json_body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+        """POST a JSON body; the status code. Raises as :meth:`get` does at the transport level."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass
 
@@ -101,6 +105,19 @@ class AiohttpUpstream(UpstreamClient):
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise UpstreamUnavailable(type(exc).__name__) from exc
 
+    async def post(self, url: str, *, json_body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+        session = self._session or self._open()
+        try:
+            async with asyncio.timeout(timeout):
+                hdrs = {**headers, "content-type": "application/json"}
+                async with session.post(url, data=json_body, headers=hdrs, allow_redirects=False) as resp:
+                    await resp.read()
+                    return resp.status
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from exc
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -132,6 +149,18 @@ class HttpxUpstream(UpstreamClient):
         except TimeoutError as exc:
             raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
         except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from exc
+
+    async def post(self, url: str, *, json_body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+        try:
+            async with asyncio.timeout(timeout):
+                resp = await self._client.post(
+                    url, content=json_body, headers={**headers, "content-type": "application/json"}
+                )
+                return resp.status_code
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
+        except (httpx.HTTPError, OSError, ValueError) as exc:
             raise UpstreamUnavailable(type(exc).__name__) from exc
 
     async def aclose(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -237,12 +238,32 @@ def agency_app(
             }
         )
 
+    inbox: list[Any] = []
+
+    async def notifications(request: Request) -> Response:
+        """Where the gateway tells this agency that another agency read its restricted data."""
+        try:
+            inbox.append(json.loads(await request.body()))
+        except ValueError:
+            return JSONResponse({"error": "bad-request", "message": "body is not JSON"}, 400)
+        return JSONResponse({"received": True}, 202)
+
+    async def admin_notifications(request: Request) -> Response:
+        if not admin_ok(request):
+            return JSONResponse({"error": "admin key required"}, 401)
+        if request.method == "DELETE":
+            inbox.clear()
+            return Response(status_code=204)
+        return JSONResponse({"notifications": inbox})
+
     exempt = (ADMIN_PREFIX, "/openapi.json")
     inner = Starlette(
         routes=[
             Route("/openapi.json", get_openapi),
             Route(f"{ADMIN_PREFIX}/faults", admin_faults, methods=["GET", "PUT", "POST"]),
             Route(f"{ADMIN_PREFIX}/calls", admin_calls, methods=["GET", "DELETE"]),
+            Route(f"{ADMIN_PREFIX}/notifications", admin_notifications, methods=["GET", "DELETE"]),
+            Route("/notifications", notifications, methods=["POST"]),
             *routes,
         ]
     )

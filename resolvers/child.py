@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 import strawberry
 from strawberry.types import Info
 
@@ -18,6 +19,7 @@ from gateway.plan import flatten, plan_child
 from gateway.policy import Walk, apply, collect
 from gateway.schema import Child, PurposeEnum
 from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Subject, Withheld
+from gateway.upstream import UpstreamError
 from resolvers.common import subject_of
 
 MIN_JUSTIFICATION = 20
@@ -104,6 +106,7 @@ async def resolve_child(
         "loggedAt": time.time(),
     }
     await services.audit.write(event)  # raises AuditUnavailable: nothing is returned
+    await _notify(info.context, subject, purpose_value, nhs, outcome.obligations)
     for alert in alerts:  # break-glass and shield overrides: their own records, for whoever watches alerts
         await services.audit.write(
             {
@@ -131,3 +134,58 @@ def _who(request_id: str, subject: Subject, purpose: str, child_id: str) -> dict
         "purpose": purpose,
         "childId": child_id,
     }
+
+
+NOTIFY_TIMEOUT_S = 1.0
+
+
+async def _notify(
+    ctx: Context, subject: Subject, purpose: str, child_id: str, obligations: list[dict[str, Any]]
+) -> None:
+    """Tell owning agencies their restricted data was read (the policy's ``notify`` obligations).
+
+    The read itself was lawful and is already on the record, so a notification that cannot be
+    delivered does not withhold the answer: it is recorded as ``notify.failed`` for follow-up.
+    """
+    services, state = ctx.services, ctx.state
+    targets = sorted({o["agency"] for o in obligations if o.get("kind") == "notify"})
+    if not targets:
+        return
+    body = orjson.dumps(
+        {
+            "event": "restricted-read",
+            "childId": child_id,
+            "readBy": {"practitioner": subject.practitioner_id, "role": subject.role, "agency": subject.agency},
+            "purpose": purpose,
+            "requestId": state.request_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+    )
+
+    async def one(agency: str) -> str | None:
+        connector = services.connectors.get(agency)
+        if connector is None or connector.spec.notify is None:
+            return "no notification endpoint configured"
+        try:
+            status = await services.upstream.post(
+                connector.spec.base_url.rstrip("/") + connector.spec.notify,
+                json_body=body,
+                headers=connector.headers,
+                timeout=NOTIFY_TIMEOUT_S,
+            )
+        except UpstreamError as exc:
+            return type(exc).__name__
+        return None if 200 <= status < 300 else f"status {status}"
+
+    failures = await asyncio.gather(*(one(a) for a in targets))
+    for agency, why in zip(targets, failures, strict=True):
+        if why is not None:
+            log.warning("owning agency not notified", extra={"agency": agency, "why": why})
+            await services.audit.write(
+                {
+                    **_who(state.request_id, subject, purpose, child_id),
+                    "type": "notify.failed",
+                    "agency": agency,
+                    "why": why,
+                }
+            )

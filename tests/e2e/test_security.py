@@ -178,3 +178,28 @@ def test_an_unwritable_audit_trail_returns_nothing(stack: Stack, tmp_path_factor
         assert ready.status_code == 503 and ready.json()["checks"]["audit"] is False
     finally:
         stop(gateway)
+
+
+def test_reads_of_restricted_data_notify_the_owning_agency(secure: Stack) -> None:
+    police = secure.agencies["police"]
+    child = next(
+        c for c in secure.pop.of_kind("police-known") if not c.kinds & {"weak-match", "shielded", "conflicting"}
+    )
+    httpx.delete(police + "/__admin/notifications", headers={"x-admin-key": "mock-admin"}, timeout=5)
+
+    def inbox() -> list[dict]:
+        r = httpx.get(police + "/__admin/notifications", headers={"x-admin-key": "mock-admin"}, timeout=5)
+        return [n for n in r.json()["notifications"] if n["childId"] == child.nhs_number]
+
+    own = secure.query(FULL, "police-officer", id=child.nhs_number)
+    assert own["data"]["child"]["police"]["notifications"]
+    assert inbox() == []  # the police reading their own record is not news to them
+    other = secure.query(FULL, "social-worker", id=child.nhs_number)
+    assert other["data"]["child"]["police"]["notifications"]
+    got = inbox()
+    assert len(got) == 1 and got[0]["event"] == "restricted-read"
+    assert got[0]["readBy"] == {"practitioner": "P000001", "role": "social-worker", "agency": "social-care"}
+    assert got[0]["purpose"] == "safeguarding" and child.family not in str(got[0])
+    denied = secure.query(FULL, "social-worker", mfa=False, id=child.nhs_number)
+    assert denied["data"]["child"]["police"] is None
+    assert len(inbox()) == 1  # nothing restricted was read, nobody is told
