@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import datetime as dt
 import fcntl
 import hashlib
 import os
@@ -20,8 +21,24 @@ from typing import Any
 import orjson
 
 from gateway.errors import AuditUnavailable
+from gateway.types import Subject
 
 GENESIS = "0" * 64
+
+
+def audit_event(kind: str, request_id: str, subject: Subject, purpose: str, **fields: Any) -> dict[str, Any]:
+    """An audit record's common head — what, when, which request, who, why — plus ``fields``."""
+    return {
+        "type": kind,
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "requestId": request_id,
+        "practitioner": subject.practitioner_id,
+        "role": subject.role,
+        "agency": subject.agency,
+        "mfa": subject.mfa,
+        "purpose": purpose,
+        **fields,
+    }
 
 
 class AuditSink(abc.ABC):

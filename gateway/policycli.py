@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -158,6 +157,7 @@ async def _explain(args: argparse.Namespace) -> int:
 async def _live_facts(settings: Settings, subject: Any, child_id: str, purpose: str) -> tuple[Any, str]:
     """The facts a real request would have: the same fan-out and linking, against the configured agencies."""
     from gateway.app import build_schema, build_services
+    from gateway.audit import audit_event
     from gateway.fanout import CallContext
     from gateway.identifiers import nhs_number_is_valid
     from gateway.plan import plan_child
@@ -175,18 +175,16 @@ async def _live_facts(settings: Settings, subject: Any, child_id: str, purpose: 
         profile = services.linker.link(nhs, answers)
         # Facts about a real child were read: that is on the record like any other read.
         await services.audit.write(
-            {
-                "type": "policy.explain",
-                "at": dt.datetime.now(dt.UTC).isoformat(),
-                "practitioner": subject.practitioner_id,
-                "role": subject.role,
-                "agency": subject.agency,
-                "purpose": purpose,
-                "childId": nhs,
-                "agenciesCalled": sorted(plan.agencies),
-                "fieldsReturned": ["facts.shielded", "facts.consents", "facts.involved", "facts.matchGrade"],
-                "fieldsWithheld": [],
-            }
+            audit_event(
+                "policy.explain",
+                call.request_id,
+                subject,
+                purpose,
+                childId=nhs,
+                agenciesCalled=sorted(plan.agencies),
+                fieldsReturned=["facts.shielded", "facts.consents", "facts.involved", "facts.matchGrade"],
+                fieldsWithheld=[],
+            )
         )
     except AuditUnavailable as exc:
         raise ConfigError("the audit trail cannot be written, so no live facts are shown") from exc

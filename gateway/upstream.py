@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -44,6 +45,34 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTooLarge(UpstreamError):
     pass
+
+
+@contextlib.asynccontextmanager
+async def _calling(timeout: float, transport_errors: tuple[type[BaseException], ...]) -> AsyncIterator[None]:
+    """One upstream call within ``timeout`` seconds, its library's errors translated to ours."""
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
+    except transport_errors as exc:
+        raise UpstreamUnavailable(type(exc).__name__) from exc
+
+
+async def _read_limited(declared: int | None, chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:
+    """The body, refused as soon as it is declared or found to be larger than ``max_bytes``."""
+    if declared is not None and declared > max_bytes:
+        raise UpstreamTooLarge(f"{declared} bytes declared")
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > max_bytes:
+            raise UpstreamTooLarge(f"more than {max_bytes} bytes")
+    return bytes(body)
+
+
+_AIOHTTP_ERRORS = (aiohttp.ClientError, OSError, ValueError)
+_HTTPX_ERRORS = (httpx.HTTPError, OSError, ValueError)
 
 
 class UpstreamClient(abc.ABC):
@@ -89,34 +118,22 @@ class AiohttpUpstream(UpstreamClient):
         self, url: str, *, params: Mapping[str, str], headers: Mapping[str, str], timeout: float, max_bytes: int
     ) -> UpstreamResponse:
         session = self._session or self._open()
-        try:
-            async with asyncio.timeout(timeout):
-                async with session.get(url, params=params, headers=headers, allow_redirects=False) as resp:
-                    if resp.content_length is not None and resp.content_length > max_bytes:
-                        raise UpstreamTooLarge(f"{resp.content_length} bytes declared")
-                    body = bytearray()
-                    async for chunk in resp.content.iter_chunked(65536):
-                        body += chunk
-                        if len(body) > max_bytes:
-                            raise UpstreamTooLarge(f"more than {max_bytes} bytes")
-                    return UpstreamResponse(resp.status, bytes(body), resp.headers.get("content-type", ""))
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(type(exc).__name__) from exc
+        async with (
+            _calling(timeout, _AIOHTTP_ERRORS),
+            session.get(url, params=params, headers=headers, allow_redirects=False) as resp,
+        ):
+            body = await _read_limited(resp.content_length, resp.content.iter_chunked(65536), max_bytes)
+            return UpstreamResponse(resp.status, body, resp.headers.get("content-type", ""))
 
     async def post(self, url: str, *, json_body: bytes, headers: Mapping[str, str], timeout: float) -> int:
         session = self._session or self._open()
-        try:
-            async with asyncio.timeout(timeout):
-                hdrs = {**headers, "content-type": "application/json"}
-                async with session.post(url, data=json_body, headers=hdrs, allow_redirects=False) as resp:
-                    await resp.read()
-                    return resp.status
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(type(exc).__name__) from exc
+        hdrs = {**headers, "content-type": "application/json"}
+        async with (
+            _calling(timeout, _AIOHTTP_ERRORS),
+            session.post(url, data=json_body, headers=hdrs, allow_redirects=False) as resp,
+        ):
+            await resp.read()
+            return resp.status
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -134,34 +151,21 @@ class HttpxUpstream(UpstreamClient):
     async def get(
         self, url: str, *, params: Mapping[str, str], headers: Mapping[str, str], timeout: float, max_bytes: int
     ) -> UpstreamResponse:
-        try:
-            async with asyncio.timeout(timeout):
-                async with self._client.stream("GET", url, params=dict(params), headers=dict(headers)) as resp:
-                    declared = resp.headers.get("content-length")
-                    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                        raise UpstreamTooLarge(f"{declared} bytes declared")
-                    body = bytearray()
-                    async for chunk in resp.aiter_bytes():
-                        body += chunk
-                        if len(body) > max_bytes:
-                            raise UpstreamTooLarge(f"more than {max_bytes} bytes")
-                    return UpstreamResponse(resp.status_code, bytes(body), resp.headers.get("content-type", ""))
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(type(exc).__name__) from exc
+        async with (
+            _calling(timeout, _HTTPX_ERRORS),
+            self._client.stream("GET", url, params=dict(params), headers=dict(headers)) as resp,
+        ):
+            length = resp.headers.get("content-length")
+            declared = int(length) if length is not None and length.isdigit() else None
+            body = await _read_limited(declared, resp.aiter_bytes(), max_bytes)
+            return UpstreamResponse(resp.status_code, body, resp.headers.get("content-type", ""))
 
     async def post(self, url: str, *, json_body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-        try:
-            async with asyncio.timeout(timeout):
-                resp = await self._client.post(
-                    url, content=json_body, headers={**headers, "content-type": "application/json"}
-                )
-                return resp.status_code
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"no answer within {timeout:.3f}s") from exc
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(type(exc).__name__) from exc
+        async with _calling(timeout, _HTTPX_ERRORS):
+            resp = await self._client.post(
+                url, content=json_body, headers={**headers, "content-type": "application/json"}
+            )
+            return resp.status_code
 
     async def aclose(self) -> None:
         await self._client.aclose()

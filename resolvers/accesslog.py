@@ -5,11 +5,10 @@ The answer comes from the audit trail itself, and reading it is audited in turn.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import strawberry
 from strawberry.types import Info
 
+from gateway.audit import audit_event
 from gateway.errors import BadRequest, Forbidden
 from gateway.identifiers import nhs_number_is_valid
 from gateway.schema import AccessRecord, WithheldField
@@ -31,17 +30,14 @@ async def resolve_access_log(info: Info[Context, None], child_id: strawberry.ID)
         raise BadRequest("childId must be a valid NHS number")
     records = [r for r in await services.audit.records(childId=nhs) if r.get("type") in KINDS]
     await services.audit.write(
-        {
-            "type": "audit.read",
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-            "requestId": state.request_id,
-            "practitioner": subject.practitioner_id,
-            "role": subject.role,
-            "agency": subject.agency,
-            "purpose": "audit",
-            "subjectChildId": nhs,  # not childId: reading the log is not a look at the child's record
-            "recordsReturned": len(records),
-        }
+        audit_event(
+            "audit.read",
+            state.request_id,
+            subject,
+            "audit",
+            subjectChildId=nhs,  # not childId: reading the log is not a look at the child's record
+            recordsReturned=len(records),
+        )
     )
     return [
         AccessRecord(

@@ -12,6 +12,7 @@ import orjson
 import strawberry
 from strawberry.types import Info
 
+from gateway.audit import audit_event
 from gateway.errors import BadRequest, BreakGlassRefused, ChildNotFound, PurposeRequired
 from gateway.fanout import CallContext
 from gateway.identifiers import nhs_number_is_valid
@@ -69,12 +70,15 @@ async def resolve_child(
         # The policy did not grant the override (not a child-protection role, or not for safeguarding):
         # the attempt is on the record and the request is refused rather than silently narrowed.
         await services.audit.write(
-            {
-                **_who(state.request_id, subject, purpose_value, nhs),
-                "type": "break-glass.refused",
-                "breakGlass": justification,
-                "policyRevision": outcome.revision,
-            }
+            audit_event(
+                "break-glass.refused",
+                state.request_id,
+                subject,
+                purpose_value,
+                childId=nhs,
+                breakGlass=justification,
+                policyRevision=outcome.revision,
+            )
         )
         raise BreakGlassRefused(
             "break-glass is only for child-protection roles declaring the safeguarding purpose; nothing was returned"
@@ -86,54 +90,40 @@ async def resolve_child(
     else:
         child = apply(walk, Child, plan.selection, profile, services.presence, path)
 
-    event: dict[str, Any] = {  # audit: paths and reasons, never values
-        "type": "child.read",
-        "at": dt.datetime.now(dt.UTC).isoformat(),
-        "requestId": state.request_id,
-        "practitioner": subject.practitioner_id,
-        "role": subject.role,
-        "agency": subject.agency,
-        "mfa": subject.mfa,
-        "purpose": purpose_value,
-        "breakGlass": justification or None,
-        "childId": nhs,
-        "agenciesCalled": sorted(plan.agencies),
-        "fieldsReturned": walk.returned,
-        "fieldsWithheld": [{"path": ".".join(map(str, w.path)), "reason": w.reason} for w in walk.withheld],
-        "policyRevision": outcome.revision,
-        "obligations": outcome.obligations,
-        "matchGrade": profile.facts.match_grade,
-        "loggedAt": time.time(),
-    }
+    event = audit_event(  # audit: paths and reasons, never values
+        "child.read",
+        state.request_id,
+        subject,
+        purpose_value,
+        breakGlass=justification or None,
+        childId=nhs,
+        agenciesCalled=sorted(plan.agencies),
+        fieldsReturned=walk.returned,
+        fieldsWithheld=[{"path": ".".join(map(str, w.path)), "reason": w.reason} for w in walk.withheld],
+        policyRevision=outcome.revision,
+        obligations=outcome.obligations,
+        matchGrade=profile.facts.match_grade,
+        loggedAt=time.time(),
+    )
     await services.audit.write(event)  # raises AuditUnavailable: nothing is returned
     await _notify(info.context, subject, purpose_value, nhs, outcome.obligations)
     for alert in alerts:  # break-glass and shield overrides: their own records, for whoever watches alerts
         await services.audit.write(
-            {
-                **_who(state.request_id, subject, purpose_value, nhs),
-                "type": "alert",
-                "reason": alert.get("reason"),
-                "breakGlass": justification or None,
-            }
+            audit_event(
+                "alert",
+                state.request_id,
+                subject,
+                purpose_value,
+                childId=nhs,
+                reason=alert.get("reason"),
+                breakGlass=justification or None,
+            )
         )
         log.warning("alert raised", extra={"reason": alert.get("reason"), "requestId": state.request_id})
     state.withheld.extend(walk.withheld)  # respond
     for err_path, err in walk.agency_errors:
         state.extra_errors.append((err_path, err.message, dict(err.extensions)))
     return child
-
-
-def _who(request_id: str, subject: Subject, purpose: str, child_id: str) -> dict[str, Any]:
-    return {
-        "at": dt.datetime.now(dt.UTC).isoformat(),
-        "requestId": request_id,
-        "practitioner": subject.practitioner_id,
-        "role": subject.role,
-        "agency": subject.agency,
-        "mfa": subject.mfa,
-        "purpose": purpose,
-        "childId": child_id,
-    }
 
 
 NOTIFY_TIMEOUT_S = 1.0
@@ -182,10 +172,13 @@ async def _notify(
         if why is not None:
             log.warning("owning agency not notified", extra={"agency": agency, "why": why})
             await services.audit.write(
-                {
-                    **_who(state.request_id, subject, purpose, child_id),
-                    "type": "notify.failed",
-                    "agency": agency,
-                    "why": why,
-                }
+                audit_event(
+                    "notify.failed",
+                    state.request_id,
+                    subject,
+                    purpose,
+                    childId=child_id,
+                    notifiedAgency=agency,  # not `agency`: that is the reader's, as in every record
+                    why=why,
+                )
             )

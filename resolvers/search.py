@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from strawberry.types import Info
 
+from gateway.audit import audit_event
 from gateway.errors import BadRequest, RateLimited
 from gateway.fanout import CallContext
 from gateway.link import Demographics, Profile, extract_demographics
@@ -64,16 +65,7 @@ async def resolve_search_children(
         await services.search_limiter.check(subject.practitioner_id)
     except RateLimited:
         await services.audit.write(
-            {
-                "type": "child.search.rate-limited",
-                "at": dt.datetime.now(dt.UTC).isoformat(),
-                "requestId": state.request_id,
-                "practitioner": subject.practitioner_id,
-                "role": subject.role,
-                "agency": subject.agency,
-                "purpose": purpose_value,
-                **digests,
-            }
+            audit_event("child.search.rate-limited", state.request_id, subject, purpose_value, **digests)
         )
         raise
     query = Demographics(" ".join(parts[:-1]) or None, parts[-1], date_of_birth, postcode)
@@ -130,18 +122,15 @@ async def resolve_search_children(
         results.append((score, match))
         withheld.extend(walk.withheld)
     await services.audit.write(
-        {
-            "type": "child.search",
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-            "requestId": state.request_id,
-            "practitioner": subject.practitioner_id,
-            "role": subject.role,
-            "agency": subject.agency,
-            "purpose": purpose_value,
+        audit_event(
+            "child.search",
+            state.request_id,
+            subject,
+            purpose_value,
             **digests,
-            "resultIds": [m.id for _, m in results],
-            "policyRevision": services.policy.engine.revision,
-        }
+            resultIds=[m.id for _, m in results],
+            policyRevision=services.policy.engine.revision,
+        )
     )
     state.withheld.extend(withheld)
     return [m for _, m in results]
