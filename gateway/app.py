@@ -17,15 +17,20 @@ from starlette.routing import Route
 
 from gateway.audit import AuditSink, JsonlAuditSink
 from gateway.authenticate import Authenticator
+from gateway.cache import DirectoryCache, cacheable_fields, open_backend
 from gateway.config import DEV_SEARCH_KEY, Settings
 from gateway.connectors import Connector, load_connectors
 from gateway.engines import EmbeddedEngine, OpaEngine, PolicyEngine
 from gateway.errors import ConfigError
 from gateway.fanout import FanOut
 from gateway.labels import FieldTable, field_table
-from gateway.limits import SearchRateLimiter, limit_extensions
+from gateway.limits import BodyLimit, SearchRateLimiter, limit_extensions
 from gateway.link import Linker, Matcher, RuleMatcher
+from gateway.logs import RequestLog, log_errors
+from gateway.metrics import CONTENT_TYPE, MeteredAuditSink, Metrics
 from gateway.policy import Policy
+from gateway.readiness import Readiness
+from gateway.resilience import Guards
 from gateway.respond import GatewayView
 from gateway.types import Label
 from gateway.upstream import AiohttpUpstream, HttpxUpstream, UpstreamClient
@@ -49,13 +54,23 @@ class Services:
     presence: dict[str, Label]
     directory: Any
     search_limiter: SearchRateLimiter
+    metrics: Metrics
+    guards: Guards
+    cache: DirectoryCache
     background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        context = getattr(execution_context, "context", None)
+        state = getattr(context, "state", None)
+        log_errors(errors, getattr(state, "request_id", None))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     from resolvers import Query
 
-    return strawberry.Schema(query=Query, extensions=limit_extensions(settings))
+    return _Schema(query=Query, extensions=limit_extensions(settings))
 
 
 def build_services(
@@ -89,14 +104,40 @@ def build_services(
     table = field_table(schema, (Query, Child))
     if settings.mode == "production" and settings.search_hmac_key == DEV_SEARCH_KEY:
         raise ConfigError("production mode needs its own search_hmac_key (WARDGATE_SEARCH_HMAC_KEY)")
+    metrics = Metrics()
+    guards = Guards(metrics)
+    for agency, connector in connectors.items():
+        r = connector.spec.resilience
+        guards.add(
+            agency,
+            retries=settings.agency_retries if r.retries is None else r.retries,
+            backoff_s=(settings.agency_backoff_ms if r.backoff_ms is None else r.backoff_ms) / 1000,
+            max_in_flight=r.max_in_flight or settings.agency_max_in_flight,
+            threshold=r.breaker_threshold or settings.breaker_threshold,
+            reset_s=r.breaker_reset_s or settings.breaker_reset_s,
+        )
+    directory_guard = guards.add(
+        "directory",
+        retries=settings.agency_retries,
+        backoff_s=settings.agency_backoff_ms / 1000,
+        max_in_flight=settings.agency_max_in_flight,
+        threshold=settings.breaker_threshold,
+        reset_s=settings.breaker_reset_s,
+    )
+    cache = DirectoryCache(
+        open_backend(settings.cache_url, settings.cache_namespace),
+        cacheable_fields(table, Query),
+        settings.directory_ttl_s,
+        metrics,
+    )
     return Services(
         settings=settings,
         connectors=connectors,
         upstream=upstream,
-        fanout=FanOut(connectors, upstream, matcher or RuleMatcher()),
+        fanout=FanOut(connectors, upstream, matcher or RuleMatcher(), guards),
         linker=Linker(connectors),
         policy=Policy(engine, root=settings.policy_dir),
-        audit=audit or JsonlAuditSink(settings.audit_path),
+        audit=MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics),
         authenticator=Authenticator(
             issuer=settings.issuer,
             audience=settings.audience,
@@ -108,8 +149,11 @@ def build_services(
         ),
         table=table,
         presence={a: c.spec.presence_label for a, c in connectors.items()},
-        directory=DirectoryClient(settings, upstream),
+        directory=DirectoryClient(settings, upstream, cache, directory_guard),
         search_limiter=SearchRateLimiter(settings.search_rate, settings.rate_limit_storage),
+        metrics=metrics,
+        guards=guards,
+        cache=cache,
     )
 
 
@@ -142,29 +186,32 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
                 task.cancel()
             await services.upstream.aclose()
             await services.policy.engine.aclose()
+            await services.cache.aclose()
+
+    readiness = Readiness(services)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks = {
-            "policy": await services.policy.engine.ready(),
-            "audit": await services.audit.ready(),
-        }
-        ok = all(checks.values())
-        body = {"ready": ok, "checks": checks, "policyRevision": services.policy.engine.revision}
-        if services.policy.last_error:
-            body["policyError"] = services.policy.last_error
-        return JSONResponse(body, status_code=200 if ok else 503)
+        body = await readiness.check()
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
 
     app = Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )
     app.state.services = services
     app.state.schema = schema
+    rejected = services.metrics.rejections.labels("REQUEST_TOO_LARGE")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=rejected.inc)
+    app.add_middleware(RequestLog, metrics=services.metrics)
     return app

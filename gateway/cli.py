@@ -95,12 +95,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("WARDGATE_HOST", settings.host)
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # prometheus_client's multiprocess mode: each worker writes its values here; /metrics sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wardgate-metrics-")
+    from gateway.logs import logging_config
+
     uvicorn.run(
         "gateway.asgi:app",
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="warning",
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         loop="uvloop",
         http="httptools",

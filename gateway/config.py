@@ -31,11 +31,20 @@ class Settings(BaseSettings):
     agency_urls: dict[str, str] = Field(default_factory=dict)
     directory_url: str = "http://127.0.0.1:9100"
     directory_api_key: str = "dev-directory-key"
-    directory_ttl_s: float = 300.0
+    directory_ttl_s: float = Field(300.0, gt=0, le=86_400)
+    # The directory cache (the only cache of agency data): memory per worker, or Redis shared by instances.
+    cache_url: str = "memory://"  # or redis://127.0.0.1:6379/0
+    cache_namespace: str = Field("wardgate:directory", pattern=r"^[A-Za-z0-9:_-]{1,64}$")
 
     request_deadline_ms: int = Field(3000, ge=50, le=60_000)
     upstream_client: Literal["aiohttp", "httpx"] = "aiohttp"
     upstream_pool_size: int = Field(256, ge=1, le=10_000)
+    # Resilience defaults per agency; a connector's `resilience:` block overrides them for that agency.
+    agency_retries: int = Field(1, ge=0, le=5)  # extra attempts for an idempotent read, within the deadline
+    agency_backoff_ms: float = Field(40.0, ge=0, le=5_000)  # first backoff; full jitter, doubling
+    agency_max_in_flight: int = Field(64, ge=1, le=10_000)
+    breaker_threshold: int = Field(5, ge=1, le=1_000)  # consecutive failures that open an agency's circuit
+    breaker_reset_s: float = Field(15.0, gt=0, le=3_600)  # open this long, then one probe (half-open)
 
     policy_dir: Path = PROJECT_ROOT / "policies"
     policy_engine: Literal["embedded", "opa"] = "embedded"
@@ -60,8 +69,18 @@ class Settings(BaseSettings):
     max_depth: int = 10
     max_aliases: int = 30
     max_tokens: int = 2000
-    max_body_bytes: int = 64 * 1024
+    max_cost: int = Field(3000, ge=1)  # see gateway.limits.query_cost: lists count by their size
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
     graphiql: bool = True
+    # Introspection: on in development, off in production unless set.
+    introspection: bool | None = None
+    # Trusted documents: "off", or "require" to run only documents registered in trusted_documents_path
+    # (a JSON object of "sha256:<hex>" -> document text, as GraphQL Codegen's persisted documents emit).
+    trusted_documents: Literal["off", "require"] = "off"
+    trusted_documents_path: Path | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
 
     @classmethod
     def settings_customise_sources(

@@ -129,6 +129,18 @@ class InvolvementSpec(BaseModel):
         return value
 
 
+class ResilienceSpec(BaseModel):
+    """Per-agency overrides of the gateway-wide resilience defaults (``WARDGATE_AGENCY_*``, ``WARDGATE_BREAKER_*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int | None = Field(None, ge=0, le=5)
+    backoff_ms: float | None = Field(None, ge=0, le=5_000)
+    max_in_flight: int | None = Field(None, ge=1, le=10_000)
+    breaker_threshold: int | None = Field(None, ge=1, le=1_000)
+    breaker_reset_s: float | None = Field(None, gt=0, le=3_600)
+
+
 class ConnectorSpec(BaseModel):
     """The validated content of one connector file."""
 
@@ -153,6 +165,9 @@ class ConnectorSpec(BaseModel):
     # Where this agency wants to be told that another agency's practitioner read its restricted data
     # (as CP-IS notifies councils). Policy decides when, by the obligation {"kind": "notify"}.
     notify: str | None = Field(None, pattern=r"^/")
+    # A cheap GET that says the agency is up (checked by /readyz, with the agency's credential).
+    health: str | None = Field(None, pattern=r"^/")
+    resilience: ResilienceSpec = ResilienceSpec()
 
     @field_validator("sections")
     @classmethod

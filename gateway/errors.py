@@ -5,6 +5,7 @@
     ├── PurposeRequired           PURPOSE_REQUIRED
     ├── BreakGlassRefused         BREAK_GLASS_REFUSED
     ├── QueryTooComplex           QUERY_TOO_COMPLEX
+    ├── DocumentNotTrusted        DOCUMENT_NOT_TRUSTED
     ├── ChildNotFound             NOT_FOUND
     ├── AgencyError               (one agency's part of an answer)
     │   ├── AgencyUnavailable     AGENCY_UNAVAILABLE
@@ -29,6 +30,9 @@ CODES = (
     "PURPOSE_REQUIRED",
     "BREAK_GLASS_REFUSED",
     "QUERY_TOO_COMPLEX",
+    "REQUEST_TOO_LARGE",
+    "DOCUMENT_NOT_TRUSTED",
+    "INTROSPECTION_DISABLED",
     "BAD_REQUEST",
     "NOT_FOUND",
     "AGENCY_UNAVAILABLE",
@@ -72,6 +76,10 @@ class BreakGlassRefused(WardgateError):
 
 class QueryTooComplex(WardgateError):
     code = "QUERY_TOO_COMPLEX"
+
+
+class DocumentNotTrusted(WardgateError):
+    code = "DOCUMENT_NOT_TRUSTED"
 
 
 class BadRequest(WardgateError):

@@ -25,7 +25,8 @@ import orjson
 from gateway.connectors import Connector, Lookup
 from gateway.errors import AgencyBadResponse, AgencyError, AgencyTimeout, AgencyUnavailable
 from gateway.link import Demographics, Matcher, extract_demographics
-from gateway.upstream import UpstreamClient, UpstreamTimeout, UpstreamTooLarge, UpstreamUnavailable
+from gateway.resilience import CircuitOpen, Guards
+from gateway.upstream import UpstreamClient, UpstreamResponse, UpstreamTimeout, UpstreamTooLarge, UpstreamUnavailable
 
 log = logging.getLogger("gateway.fanout")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]*))?\}")
@@ -41,7 +42,7 @@ class LinkedRecord:
 @dataclass(slots=True)
 class AgencyAnswer:
     agency: str
-    status: str = "ok"  # ok | unavailable | timeout | bad-response | not-called
+    status: str = "ok"  # ok | unavailable | timeout | bad-response | circuit-open | not-called
     records: list[LinkedRecord] = field(default_factory=list)
     latency_ms: float | None = None
     error: AgencyError | None = None
@@ -92,12 +93,15 @@ class FanOut:
         connectors: Mapping[str, Connector],
         upstream: UpstreamClient,
         matcher: Matcher,
+        guards: Guards,
         *,
         base_urls: Mapping[str, str] | None = None,
     ) -> None:
         self.connectors = connectors
         self.upstream = upstream
         self.matcher = matcher
+        self.guards = guards
+        self._errors = guards.metrics.agency_errors
         self.base_urls = {a: (base_urls or {}).get(a, c.spec.base_url).rstrip("/") for a, c in connectors.items()}
         self.decoders = {a: _decoder(c) for a, c in connectors.items()}
 
@@ -160,11 +164,13 @@ class FanOut:
                 raise AgencyUnavailable(agency, f"{agency} could not be searched: no demographics to search by")
         except AgencyError as exc:
             answer.error = exc
-            answer.status = {
-                "AGENCY_TIMEOUT": "timeout",
-                "AGENCY_BAD_RESPONSE": "bad-response",
-            }.get(exc.code, "unavailable")
+            answer.status = (
+                "circuit-open"
+                if isinstance(exc, CircuitOpen)
+                else {"AGENCY_TIMEOUT": "timeout", "AGENCY_BAD_RESPONSE": "bad-response"}.get(exc.code, "unavailable")
+            )
             answer.records = []
+            self._errors.labels(agency, answer.status).inc()
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return answer
 
@@ -218,29 +224,36 @@ class FanOut:
         spec = lookup.spec
         url = self.base_urls[agency] + _fill(spec.path, values, quote_values=True)
         params = {k: _fill(v, values, quote_values=False) for k, v in spec.params.items()}
-        remaining = deadline - asyncio.get_running_loop().time()
-        timeout = min(connector.spec.timeout_ms / 1000, remaining)
-        if timeout <= 0:
-            raise AgencyTimeout(agency, f"{agency} was not called: the request's deadline had passed")
-        try:
-            response = await self.upstream.get(
-                url,
-                params=params,
-                headers={**connector.headers, **headers},
-                timeout=timeout,
-                max_bytes=connector.spec.max_body_bytes,
-            )
-        except UpstreamTimeout as exc:
-            raise AgencyTimeout(agency, f"{agency} did not answer in time") from exc
-        except UpstreamTooLarge as exc:
-            raise AgencyBadResponse(agency, f"{agency} sent a body over the size limit") from exc
-        except UpstreamUnavailable as exc:
-            raise AgencyUnavailable(agency, f"{agency} could not be reached") from exc
+        request_headers = {**connector.headers, **headers}
+        max_bytes = connector.spec.max_body_bytes
+        agency_timeout = connector.spec.timeout_ms / 1000
+
+        async def attempt(remaining: float) -> UpstreamResponse:
+            try:
+                response = await self.upstream.get(
+                    url,
+                    params=params,
+                    headers=request_headers,
+                    timeout=min(agency_timeout, remaining),
+                    max_bytes=max_bytes,
+                )
+            except UpstreamTimeout as exc:
+                raise AgencyTimeout(agency, f"{agency} did not answer in time") from exc
+            except UpstreamTooLarge as exc:
+                raise AgencyBadResponse(agency, f"{agency} sent a body over the size limit") from exc
+            except UpstreamUnavailable as exc:
+                raise AgencyUnavailable(agency, f"{agency} could not be reached") from exc
+            if response.status >= 500 or response.status == 429:
+                log.warning("agency answered with an error", extra={"agency": agency, "status": response.status})
+                raise AgencyUnavailable(agency, f"{agency} answered with an error ({response.status})")
+            return response
+
+        response = await self.guards[agency].call(attempt, deadline)
+        if response.status in (401, 403):  # our credential is refused: a retry would not help
+            log.warning("agency refused the gateway's credential", extra={"agency": agency, "status": response.status})
+            raise AgencyUnavailable(agency, f"{agency} answered with an error ({response.status})")
         if response.status in spec.not_found:
             return None
-        if response.status >= 500 or response.status in (401, 403, 429):
-            log.warning("agency answered with an error", extra={"agency": agency, "status": response.status})
-            raise AgencyUnavailable(agency, f"{agency} answered with an error ({response.status})")
         if response.status != 200:
             raise AgencyBadResponse(agency, f"{agency} answered with an unexpected status ({response.status})")
         try:

@@ -4,6 +4,7 @@ errors at their paths; every error carries a stable ``extensions.code``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from gateway.errors import AuthError, WardgateError
@@ -34,6 +35,22 @@ class GatewayView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError: Strawberry's 400 stands
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return _document_id_to_extensions(super().parse_query_params(params))  # type: ignore[no-any-return]
+
+    async def parse_http_body(self, request: Any) -> Any:
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and data.query is None and request.method == "POST":
+            # Only a body without a query can be naming a trusted document by top-level documentId.
+            with contextlib.suppress(orjson.JSONDecodeError):
+                body = _document_id_to_extensions(orjson.loads(await request.get_body()))
+                if isinstance(body, dict) and isinstance(body.get("extensions"), dict):
+                    data.extensions = body["extensions"]
+        return data
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         state: RequestState | None = getattr(request.state, "wardgate", None)
@@ -57,6 +74,15 @@ class GatewayView(GraphQL[Context, None]):
         return out
 
 
+def _document_id_to_extensions(data: Any) -> Any:
+    """A trusted document's id may come as top-level ``documentId``; Strawberry passes on only
+    ``extensions``, so it travels there (see :class:`gateway.limits.TrustedDocuments`)."""
+    if isinstance(data, dict) and isinstance(data.get("documentId"), str):
+        extensions = data.get("extensions")
+        data["extensions"] = {**(extensions if isinstance(extensions, dict) else {}), "documentId": data["documentId"]}
+    return data
+
+
 def _format(err: GraphQLError) -> dict[str, Any]:
     original = err.original_error
     body: dict[str, Any] = {"message": err.message}
@@ -68,8 +94,10 @@ def _format(err: GraphQLError) -> dict[str, Any]:
         body["message"] = original.message
         body["extensions"] = dict(original.extensions)
     elif original is None:
-        code = "QUERY_TOO_COMPLEX" if _too_complex(err.message) else "BAD_REQUEST"
-        body["extensions"] = {"code": code}
+        if err.extensions and err.extensions.get("code"):  # our validation rules set their own code
+            body["extensions"] = dict(err.extensions)
+        else:
+            body["extensions"] = {"code": "QUERY_TOO_COMPLEX" if _too_complex(err.message) else "BAD_REQUEST"}
     else:
         # Never a stack trace or an upstream body: an unexpected failure is only "internal".
         body["message"] = "Internal error"

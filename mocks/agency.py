@@ -256,6 +256,10 @@ def agency_app(
             return Response(status_code=204)
         return JSONResponse({"notifications": inbox})
 
+    async def health(request: Request) -> Response:
+        """Up or not, for the gateway's readiness check (credential and faults apply, as to any call)."""
+        return JSONResponse({"status": "ok", "agency": agency})
+
     exempt = (ADMIN_PREFIX, "/openapi.json")
     inner = Starlette(
         routes=[
@@ -264,6 +268,7 @@ def agency_app(
             Route(f"{ADMIN_PREFIX}/calls", admin_calls, methods=["GET", "DELETE"]),
             Route(f"{ADMIN_PREFIX}/notifications", admin_notifications, methods=["GET", "DELETE"]),
             Route("/notifications", notifications, methods=["POST"]),
+            Route("/health", health),
             *routes,
         ]
     )

@@ -1,0 +1,119 @@
+"""Logs: one JSON object per line (python-json-logger), one line per request, and no personal data.
+
+What may appear in a log line: request ids, practitioner ids (pseudonymous staff ids), agencies,
+routes, status codes, durations, error codes and exception *types*. What never may: a child's
+name, date of birth, address, NHS number, or anything a practitioner typed. So:
+
+- the request line names the route, never the query string (a GET query carries variables);
+- GraphQL errors are logged by code and path, never by message (graphql-core's messages quote
+  the variable values that failed to parse);
+- an unexpected exception is logged by type and the file and line it came from, never its text.
+
+An end-to-end test runs the policy matrix and scans every line the gateway wrote for every child's
+personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+from graphql import GraphQLError
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import WardgateError
+from gateway.metrics import Metrics
+
+log = logging.getLogger("gateway.request")
+errors_log = logging.getLogger("gateway.errors")
+
+JSON_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+
+def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the gateway and uvicorn (whose access log stays off)."""
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter, "fmt": JSON_FORMAT, "rename_fields": RENAMED, "timestamp": False}
+        if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            # Strawberry logs whole error messages; the gateway logs its errors itself (log_errors).
+            "strawberry.execution": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }
+
+
+def log_errors(errors: list[GraphQLError], request_id: str | None) -> None:
+    """One line per GraphQL error: code and path; an unexpected exception by type and origin only."""
+    for err in errors:
+        original = err.original_error
+        extra: dict[str, Any] = {"requestId": request_id, "path": ".".join(map(str, err.path or []))}
+        if isinstance(original, WardgateError):
+            extra["code"] = original.code
+            errors_log.info("request error", extra=extra)
+        elif original is None:
+            extra["code"] = (err.extensions or {}).get("code", "BAD_REQUEST")
+            errors_log.info("request refused", extra=extra)
+        else:
+            frames = traceback.extract_tb(original.__traceback__)
+            where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+            errors_log.error("internal error", extra={**extra, "error": type(original).__name__, "where": where})
+
+
+class RequestLog:
+    """ASGI middleware: one log line and one histogram observation per HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            path = scope["path"]
+            route = path if path in ("/graphql", "/healthz", "/readyz", "/metrics") else "other"
+            self.metrics.requests.labels(route, f"{status // 100}xx").observe(elapsed)
+            if route not in ("/healthz", "/metrics"):
+                state = (scope.get("state") or {}).get("wardgate")
+                subject = getattr(state, "subject", None)
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "requestId": getattr(state, "request_id", None),
+                        "practitioner": getattr(subject, "practitioner_id", None),
+                    },
+                )

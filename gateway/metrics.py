@@ -1,0 +1,122 @@
+"""Metrics: Prometheus counters and histograms for every stage, served at ``/metrics``.
+
+One registry per application (so several apps in one test process do not collide). With several
+workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``wardgate run --workers N`` does) and ``/metrics`` sums
+every worker's values, as prometheus_client's multiprocess mode intends.
+
+Labels are bounded sets only (agency, outcome, code, cache result, decision action): never a
+practitioner, a child or a request id.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from gateway.audit import AuditSink
+from gateway.types import Decision
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+CIRCUIT_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.agency_seconds = Histogram(
+            "wardgate_agency_call_seconds",
+            "One call to an agency (each attempt), by outcome",
+            ["agency", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.agency_errors = Counter(
+            "wardgate_agency_errors_total",
+            "Agency parts of answers that failed, by code",
+            ["agency", "code"],
+            registry=r,
+        )
+        self.agency_retries = Counter(
+            "wardgate_agency_retries_total", "Retried reads to an agency", ["agency"], registry=r
+        )
+        self.circuit_state = Gauge(
+            "wardgate_agency_circuit_state",
+            "Circuit breaker state per agency: 0 closed, 1 half-open, 2 open",
+            ["agency"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.circuit_rejections = Counter(
+            "wardgate_agency_circuit_rejections_total",
+            "Calls not made because the circuit was open",
+            ["agency"],
+            registry=r,
+        )
+        self.cache_requests = Counter(
+            "wardgate_cache_requests_total", "Directory cache look-ups: hit, miss, error", ["result"], registry=r
+        )
+        self.policy_decisions = Counter(
+            "wardgate_policy_decisions_total",
+            "Field-class decisions by action (allow, mask, deny) and whether the decision cache answered",
+            ["action", "cached"],
+            registry=r,
+        )
+        self.audit_seconds = Histogram(
+            "wardgate_audit_write_seconds", "Time to append one audit record", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.audit_failures = Counter("wardgate_audit_failures_total", "Audit appends that failed", registry=r)
+        self.requests = Histogram(
+            "wardgate_http_request_seconds",
+            "HTTP requests to the gateway, by route and status class",
+            ["route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rejections = Counter(
+            "wardgate_requests_rejected_total", "Requests refused before execution, by code", ["code"], registry=r
+        )
+
+    def decisions(self, decisions: Iterable[Decision], *, cached: bool) -> None:
+        flag = "true" if cached else "false"
+        for action, n in Tally(d.action for d in decisions).items():
+            self.policy_decisions.labels(action, flag).inc(n)
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+class MeteredAuditSink(AuditSink):
+    """Any audit sink, with its append latency and failures counted."""
+
+    def __init__(self, inner: AuditSink, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    async def write(self, event: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            await self.inner.write(event)
+        except BaseException:
+            self.metrics.audit_failures.inc()
+            raise
+        finally:
+            self.metrics.audit_seconds.observe(time.perf_counter() - started)
+
+    async def ready(self) -> bool:
+        return await self.inner.ready()
+
+    async def records(self, **match: Any) -> list[dict[str, Any]]:
+        return await self.inner.records(**match)
