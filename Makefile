@@ -11,8 +11,16 @@ $(BIN)/wardgate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install demo test lint
+.PHONY: install system-deps demo test lint
 install: $(BIN)/wardgate
+
+# The test suite starts its own Redis server (the shared directory cache is tested against a real one).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package) for the test suite"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; }
 
 demo: install
 	$(BIN)/wardgate demo
@@ -20,5 +28,5 @@ demo: install
 lint: install
 	$(BIN)/ruff check gateway resolvers mocks tests bench
 
-test: install lint
+test: install system-deps lint
 	$(BIN)/pytest -q

@@ -107,4 +107,4 @@ def _format(err: GraphQLError) -> dict[str, Any]:
 
 def _too_complex(message: str) -> bool:
     lowered = message.lower()
-    return "exceeds maximum" in lowered or "maximum number" in lowered or "too many" in lowered
+    return any(m in lowered for m in ("exceeds maximum", "maximum number", "too many", "more than", "aliases found"))

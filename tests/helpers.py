@@ -93,3 +93,26 @@ def stop(proc: subprocess.Popen[str]) -> None:
     if log is not None:
         log.close()
         os.unlink(log.name)
+
+
+def redis_server(port: int) -> subprocess.Popen[str]:
+    """A throwaway Redis on 127.0.0.1:``port``, no persistence (``make test`` installs redis-server)."""
+    import shutil
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        raise RuntimeError("redis-server is not installed: run `make system-deps` (or `make test`)")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")

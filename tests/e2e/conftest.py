@@ -15,7 +15,7 @@ import pytest
 from gateway.personas import dev_token
 from mocks.population import Population
 from mocks.runner import urls
-from tests.helpers import free_port_block, start, stop
+from tests.helpers import free_port_block, redis_server, start, stop
 
 CHILDREN, SEED = 1500, 7
 ADMIN = {"x-admin-key": "mock-admin"}
@@ -28,6 +28,7 @@ class Stack:
     pop: Population
     audit: Path
     workdir: Path
+    gateway_log: Path | None = None
 
     def query(self, query: str, persona: str = "social-worker", *, mfa: bool = True, **variables: object) -> dict:
         token = dev_token(persona, mfa=mfa)
@@ -76,12 +77,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     agencies = urls("127.0.0.1", base)
     gw_port = free_port_block(1)
     audit = workdir / "audit.jsonl"
-    gateway = start_gateway(gw_port, agencies, audit, workdir)
+    gateway = start_gateway(gw_port, agencies, audit, workdir, log_level="debug")
     try:
-        yield Stack(f"http://127.0.0.1:{gw_port}", agencies, Population.generate(CHILDREN, SEED), audit, workdir)
+        yield Stack(
+            f"http://127.0.0.1:{gw_port}",
+            agencies,
+            Population.generate(CHILDREN, SEED),
+            audit,
+            workdir,
+            Path(gateway.log.name),  # type: ignore[attr-defined]
+        )
     finally:
         stop(gateway)
         stop(mocks)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis server for the shared directory cache, started for this test session."""
+    port = free_port_block(1)
+    server = redis_server(port)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(server)
 
 
 @pytest.fixture(autouse=True)
