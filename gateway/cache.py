@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.base import BaseCache
 from aiocache.serializers import JsonSerializer
+from redis.exceptions import RedisError
 
 from gateway.errors import ConfigError
 from gateway.labels import FieldTable
@@ -39,6 +40,8 @@ from gateway.types import Label
 log = logging.getLogger("gateway.cache")
 
 LOCK_LEASE_S = 2.0
+# What a cache backend raises when it is down or slow; anything else is a bug and is not swallowed.
+BACKEND_ERRORS = (RedisError, OSError, TimeoutError)
 POLL_S = 0.02
 
 
@@ -62,21 +65,25 @@ def cacheable_fields(table: FieldTable, root: type) -> frozenset[str]:
     )
 
 
-def open_backend(url: str, namespace: str, *, op_timeout_s: float = 0.25) -> BaseCache:
+def open_backend(url: str, namespace: str, *, op_timeout_s: float = 1.0) -> BaseCache:
     """memory:// or redis://[:password@]host:port/db, each operation bounded by ``op_timeout_s``."""
     parts = urlsplit(url)
     serializer = JsonSerializer()
+    common: dict[str, Any] = {
+        "serializer": serializer,
+        "namespace": namespace,
+        "timeout": op_timeout_s,
+        "key_builder": lambda key, namespace: f"{namespace}:{key}",  # the same keys in every backend
+    }
     if parts.scheme == "memory":
-        return SimpleMemoryCache(serializer=serializer, namespace=namespace, timeout=op_timeout_s)
+        return SimpleMemoryCache(**common)
     if parts.scheme != "redis":
         raise ConfigError(f"cache_url {url!r}: use memory:// or redis://host:port/db")
     db = (parts.path or "/0").strip("/") or "0"
     if not db.isdigit():
         raise ConfigError(f"cache_url {url!r}: the path must be a database number")
     return RedisCache(
-        serializer=serializer,
-        namespace=namespace,
-        timeout=op_timeout_s,
+        **common,
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(db),
@@ -139,7 +146,7 @@ class DirectoryCache:
             owner = await self.backend.add(lock_key, token, ttl=self.lease_s)
         except ValueError:  # aiocache: the key exists, another instance is fetching
             owner = False
-        except Exception as exc:
+        except BACKEND_ERRORS as exc:
             self._backend_failed("lock", exc)
             return await fetch()
         if owner:
@@ -158,20 +165,21 @@ class DirectoryCache:
 
     async def _fetch_and_store(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
         value = await fetch()
-        await self._quietly(self.backend.set(key, value, ttl=self.ttl))
+        if value is not None:  # "not found" is never cached: its key would only hold what someone typed
+            await self._quietly(self.backend.set(key, value, ttl=self.ttl))
         return value
 
     async def _get(self, key: str) -> Any:
         try:
             return await self.backend.get(key)
-        except Exception as exc:
+        except BACKEND_ERRORS as exc:
             self._backend_failed("get", exc)
             return None
 
     async def _quietly(self, op: Awaitable[Any]) -> None:
         try:
             await op
-        except Exception as exc:
+        except BACKEND_ERRORS as exc:
             self._backend_failed("write", exc)
 
     def _backend_failed(self, op: str, exc: Exception) -> None:

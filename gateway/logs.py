@@ -53,6 +53,8 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            # aiocache logs every key at debug, and a key can hold what a practitioner typed.
+            "aiocache": {"level": "WARNING"},
             # Strawberry logs whole error messages; the gateway logs its errors itself (log_errors).
             "strawberry.execution": {"handlers": [], "level": "CRITICAL", "propagate": False},
         },

@@ -52,7 +52,7 @@ class DirectoryClient:
         deadline = asyncio.get_running_loop().time() + DIRECTORY_TIMEOUT_S
         resp = await self.guard.call(attempt, deadline)
         if resp.status == 404:
-            return {}
+            return None  # not cached
         if resp.status != 200:
             raise AgencyUnavailable("directory", f"the directory answered with an error ({resp.status})")
         try:

@@ -135,7 +135,9 @@ def test_calls_in_flight_to_one_agency_are_capped(own_gateway) -> None:  # type:
 def test_a_query_bomb_is_refused_before_any_agency_is_called(stack: Stack) -> None:
     child = plain(stack)
     body = FULL.split("{", 1)[1].rsplit("}", 1)[0].split("(", 1)[1]  # the child(...) { ... } selection
-    bomb = "query($id: ID!) {" + " ".join(f"c{i}: child({body}" for i in range(5)) + "}"  # 5 full profiles: few tokens, high cost
+    bomb = (
+        "query($id: ID!) {" + " ".join(f"c{i}: child({body}" for i in range(5)) + "}"
+    )  # 5 full profiles: few tokens, high cost
     tokens = "{ me { " + "id " * 2500 + "} }"
     since = time.monotonic()  # the mocks log calls by the same (system-wide) monotonic clock
     started = time.perf_counter()

@@ -314,3 +314,33 @@ def test_every_persona_child_and_purpose_gets_exactly_what_the_rules_allow(stack
         "SAFEGUARDING_PURPOSE_REQUIRED",
     } <= seen_reasons
     assert len(all_asks) > 400
+
+
+def test_no_log_line_holds_a_childs_personal_data(stack: Stack) -> None:
+    """Runs after the matrix above (same gateway, logging at debug): every line the gateway has written
+    this session is JSON and none holds any child's name, date of birth, address or NHS number —
+    including for requests built to make errors quote what was typed."""
+    child = next(stack.pop.of_kind("ordinary"))
+    name = f"{child.given} {child.family}"
+    provoking = [
+        ("query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { id } }", {"id": name}),  # not an NHS number
+        ("query($d: Date!) { searchChildren(name: \"x\", dateOfBirth: $d, purpose: SAFEGUARDING) { id } }",
+         {"d": f"{child.address.line1} {child.dob.isoformat()}x"}),  # not a date: graphql-core quotes the value
+        (f'{{ searchChildren(name: "{name}", dateOfBirth: "{child.dob.isoformat()}", purpose: SAFEGUARDING) {{ id }}',
+         {}),  # a syntax error, quoting the document
+        ("query($n: String!) { practitioner(id: $n) { id } }", {"n": child.nhs_number}),
+    ]
+    for query, variables in provoking:
+        stack.query(query, **variables)
+    lines = stack.gateway_log.read_text().splitlines() if stack.gateway_log else []
+    assert len(lines) > 640, "the matrix's requests should each have been logged"
+    for line in lines:
+        orjson.loads(line)  # structured: one JSON object per line
+    text = "\n".join(lines)
+    staff = {p.name for p in stack.pop.practitioners.values()}
+    leaks = []
+    for c in stack.pop.children:
+        for value in (c.nhs_number, c.dob.isoformat(), c.address.line1, f"{c.given} {c.family}"):
+            if value in text and value not in staff:
+                leaks.append(value)
+    assert leaks == [], [line for line in lines if any(v in line for v in leaks)][:3]
