@@ -77,6 +77,30 @@ def flatten(selections: Iterable[Any]) -> list[Sel]:
     return list(out.values())
 
 
+_SELECTIONS: dict[int, tuple[Any, list[Sel]]] = {}
+_SELECTIONS_MAX = 512
+
+
+def selection_of(info: Any) -> list[Sel]:
+    """The flattened selection of the field being resolved, computed once per parsed document.
+
+    Strawberry's parser cache hands every request with the same text the same document, so its field
+    node identifies the selection; documents with directives (``@skip``/``@include`` depend on
+    variables) are flattened per request. Treat the result as read-only.
+    """
+    node = info._raw_info.field_nodes[0]
+    hit = _SELECTIONS.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    selection = flatten(info.selected_fields[0].selections)
+    body = node.loc.source.body if node.loc is not None else "@"
+    if "@" not in body:
+        if len(_SELECTIONS) >= _SELECTIONS_MAX:
+            _SELECTIONS.clear()
+        _SELECTIONS[id(node)] = (node, selection)  # the node is kept alive, so its id is not reused
+    return selection
+
+
 def _merge(a: list[Sel], b: list[Sel]) -> list[Sel]:
     merged = {s.key: s for s in a}
     for s in b:

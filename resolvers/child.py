@@ -16,7 +16,7 @@ from gateway.audit import audit_event
 from gateway.errors import BadRequest, BreakGlassRefused, ChildNotFound, PurposeRequired
 from gateway.fanout import CallContext
 from gateway.identifiers import nhs_number_is_valid
-from gateway.plan import flatten, plan_child
+from gateway.plan import plan_child, selection_of
 from gateway.policy import Walk, apply, collect
 from gateway.schema import Child, PurposeEnum
 from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Subject, Withheld
@@ -47,7 +47,7 @@ async def resolve_child(
         raise BreakGlassRefused(f"break-glass needs a justification of at least {MIN_JUSTIFICATION} characters")
     purpose_value = Purpose(purpose).value
 
-    selection = flatten(info.selected_fields[0].selections)  # parse & limit already ran; plan
+    selection = selection_of(info)  # parse & limit already ran; plan
     plan = plan_child(selection, services.connectors, subject)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.request_deadline_ms / 1000

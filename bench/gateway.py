@@ -1,0 +1,245 @@
+"""Overhead and cost of the whole gateway: the real gateway and the real mock agencies, over loopback,
+loaded by wrk. Everything in the request path is on (JWT check, limits, policy, audit, metrics, logs).
+
+    python -m bench.gateway                       # latency 20 ms: c=1,16,64; then zero latency: CPU
+    python -m bench.gateway --seconds 20 --latency-ms 40
+
+1. Overhead: every agency answers after a fixed ``--latency-ms``. A full child profile cannot be
+   faster than its agencies' dependency chain, which is three calls long: health, then (by the name
+   and date of birth health returns) housing's household search, then the household itself; likewise
+   health, social care's demographic fallback, then education by social care's cross-reference.
+   Overhead = gateway latency minus that chain (3 x latency), at p50 and p99, per concurrency.
+2. Cost: agencies at zero latency, concurrency 16: gateway CPU seconds (utime + stime from
+   /proc/PID/stat) over requests completed, and requests/s of the one worker.
+
+The gateway is pinned to core 0; the mocks and wrk share core 1 (``taskset``). Results are printed
+and written to bench/results/gateway.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.personas import dev_token
+from mocks.population import Population
+from mocks.runner import urls
+from tests.helpers import free_port_block
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).with_name("results")
+QUERY = (ROOT / "tests/e2e/full_profile.graphql").read_text()
+CHILDREN, SEED = 3000, 1
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def pinned(core: int, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", str(core), *argv] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else argv
+
+
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def lua_script(bodies: list[bytes], token: str, path: Path) -> Path:
+    items = ",\n".join(f"[==[{b.decode()}]==]" for b in bodies)
+    path.write_text(
+        f"""local bodies = {{
+{items}
+}}
+local i = 0
+local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {token}"}}
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/graphql", headers, bodies[i])
+end
+local errors = 0
+response = function(status, headers, body)
+  if status ~= 200 or string.find(body, '"INTERNAL"', 1, true) then errors = errors + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "WRKJSON {{\\"p50\\": %d, \\"p99\\": %d, \\"p90\\": %d, \\"mean\\": %.1f, \\"requests\\": %d}}\\n",
+    latency:percentile(50), latency:percentile(99), latency:percentile(90), latency.mean, summary.requests))
+end
+"""
+    )
+    return path
+
+
+def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
+    argv = pinned(1, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    stats = json.loads(re.search(r"WRKJSON (\{.*\})", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": stats["p50"] / 1000,
+        "p90_ms": stats["p90"] / 1000,
+        "p99_ms": stats["p99"] / 1000,
+        "requests": stats["requests"],
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+class Stack:
+    """Mocks on core 1 and one gateway worker on core 0, with every agency at ``latency_ms``."""
+
+    def __init__(self, latency_ms: float, workdir: Path, workers: int = 1, extra_env: dict[str, str] | None = None):
+        self.workdir = workdir
+        base = free_port_block(10)
+        faults = workdir / f"faults-{latency_ms}.json"
+        spec = {"latency": {"kind": "fixed", "ms": latency_ms}} if latency_ms else {}
+        faults.write_text(json.dumps({a: spec for a in urls("127.0.0.1", base)}))
+        mocks_argv = [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(CHILDREN), "--seed", str(SEED)]
+        mocks_argv += ["--base-port", str(base), "--faults", str(faults)]
+        self.mocks = spawn(pinned(1, mocks_argv), {}, workdir / "mocks.log")
+        agencies = urls("127.0.0.1", base)
+        wait_for(agencies["directory"] + "/openapi.json", self.mocks)
+        self.port = free_port_block(1)
+        env = {
+            "WARDGATE_PORT": str(self.port),
+            "WARDGATE_WORKERS": str(workers),
+            "WARDGATE_AGENCY_URLS": json.dumps({k: v for k, v in agencies.items() if k != "directory"}),
+            "WARDGATE_DIRECTORY_URL": agencies["directory"],
+            "WARDGATE_AUDIT_PATH": str(workdir / f"audit-{latency_ms}.jsonl"),
+            "WARDGATE_POLICY_WATCH": "false",
+            **(extra_env or {}),
+        }
+        cores = "0" if workers == 1 else "0,1"
+        argv = [sys.executable, "-m", "gateway.cli", "run"]
+        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+            argv = ["taskset", "-c", cores, *argv]
+        self.gateway = spawn(argv, env, workdir / "gateway.log")
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_for(self.url + "/healthz", self.gateway)
+
+    def close(self) -> None:
+        for proc in (self.gateway, self.mocks):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def bodies(count: int = 200) -> list[bytes]:
+    pop = Population.generate(CHILDREN, SEED)
+    children = [c for c in pop.children if not c.deceased][:count]
+    return [orjson.dumps({"query": QUERY, "variables": {"id": c.nhs_number}}) for c in children]
+
+
+def check(url: str, body: bytes, token: str) -> None:
+    r = httpx.post(
+        url + "/graphql",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
+        timeout=10,
+    )
+    out = r.json()
+    assert out["data"]["child"]["id"], out
+    bad = [e for e in out.get("errors", []) if e["extensions"]["code"] in ("INTERNAL", "BAD_REQUEST")]
+    assert not bad, bad
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--latency-ms", type=float, default=20.0)
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--out", type=Path, default=RESULTS / "gateway.json")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    token = dev_token("social-worker", mfa=True, ttl_s=3600)
+    workdir = Path(tempfile.mkdtemp(prefix="wardgate-bench-"))
+    script = lua_script(bodies(), token, workdir / "child.lua")
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "placement": "gateway: 1 uvicorn worker pinned to core 0; mock agencies and wrk (1 thread) on core 1",
+        "query": "tests/e2e/full_profile.graphql (every agency), social-worker persona with two factors",
+        "seconds_per_run": args.seconds,
+    }
+
+    chain_ms = 3 * args.latency_ms
+    stack = Stack(args.latency_ms, workdir)
+    try:
+        check(stack.url, bodies(1)[0], token)
+        wrk(stack.url + "/graphql", script, 4, 2)  # warm: connections, caches, decision cache
+        overhead = {}
+        for c in [int(x) for x in args.concurrency.split(",")]:
+            r = wrk(stack.url + "/graphql", script, c, args.seconds)
+            r["overhead_p50_ms"] = round(r["p50_ms"] - chain_ms, 2)
+            r["overhead_p99_ms"] = round(r["p99_ms"] - chain_ms, 2)
+            overhead[f"c{c}"] = r
+            print(
+                f"latency {args.latency_ms:g} ms, c={c:>3}: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms"
+                f"  p99 {r['p99_ms']:.2f} ms  overhead p50 {r['overhead_p50_ms']:.2f} ms"
+                f"  p99 {r['overhead_p99_ms']:.2f} ms  non-2xx {r['non_2xx']}"
+            )
+        results["overhead"] = {"agency_latency_ms": args.latency_ms, "dependency_chain_ms": chain_ms, **overhead}
+    finally:
+        stack.close()
+
+    stack = Stack(0, workdir)
+    try:
+        wrk(stack.url + "/graphql", script, 4, 2)
+        before_cpu, before_rss = cpu_seconds(stack.gateway.pid), rss_mb(stack.gateway.pid)
+        r = wrk(stack.url + "/graphql", script, 16, args.seconds)
+        cpu = cpu_seconds(stack.gateway.pid) - before_cpu
+        r["cpu_ms_per_request"] = round(cpu / r["requests"] * 1000, 3)
+        r["rss_mb_start"], r["rss_mb_end"] = round(before_rss, 1), round(rss_mb(stack.gateway.pid), 1)
+        results["cost"] = {"agency_latency_ms": 0, "concurrency": 16, **r}
+        print(
+            f"zero latency, c=16: {r['rps']:.1f} req/s per worker, {r['cpu_ms_per_request']:.3f} ms CPU per request,"
+            f" p50 {r['p50_ms']:.2f} ms, RSS {r['rss_mb_start']} -> {r['rss_mb_end']} MB"
+        )
+    finally:
+        stack.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
