@@ -46,8 +46,9 @@ CHILDREN, SEED = 3000, 1
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def pinned(core: int, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", str(core), *argv] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else argv
+def pinned(cores: str, argv: list[str]) -> list[str]:
+    """``argv`` run on ``cores`` ("0", "0,1") where taskset and a second core exist."""
+    return ["taskset", "-c", cores, *argv] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else argv
 
 
 def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -107,7 +108,7 @@ end
 
 
 def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
-    argv = pinned(1, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url])
+    argv = pinned("1", ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url])
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     stats = json.loads(re.search(r"WRKJSON (\{.*\})", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -125,7 +126,7 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any
 class Stack:
     """Mocks on core 1 and one gateway worker on core 0, with every agency at ``latency_ms``."""
 
-    def __init__(self, latency_ms: float, workdir: Path, workers: int = 1, extra_env: dict[str, str] | None = None):
+    def __init__(self, latency_ms: float, workdir: Path, workers: int = 1):
         self.workdir = workdir
         base = free_port_block(10)
         faults = workdir / f"faults-{latency_ms}.json"
@@ -133,7 +134,7 @@ class Stack:
         faults.write_text(json.dumps({a: spec for a in urls("127.0.0.1", base)}))
         mocks_argv = [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(CHILDREN), "--seed", str(SEED)]
         mocks_argv += ["--base-port", str(base), "--faults", str(faults)]
-        self.mocks = spawn(pinned(1, mocks_argv), {}, workdir / "mocks.log")
+        self.mocks = spawn(pinned("1", mocks_argv), {}, workdir / "mocks.log")
         agencies = urls("127.0.0.1", base)
         wait_for(agencies["directory"] + "/openapi.json", self.mocks)
         self.port = free_port_block(1)
@@ -144,12 +145,8 @@ class Stack:
             "WARDGATE_DIRECTORY_URL": agencies["directory"],
             "WARDGATE_AUDIT_PATH": str(workdir / f"audit-{latency_ms}.jsonl"),
             "WARDGATE_POLICY_WATCH": "false",
-            **(extra_env or {}),
         }
-        cores = "0" if workers == 1 else "0,1"
-        argv = [sys.executable, "-m", "gateway.cli", "run"]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            argv = ["taskset", "-c", cores, *argv]
+        argv = pinned("0" if workers == 1 else "0,1", [sys.executable, "-m", "gateway.cli", "run"])
         self.gateway = spawn(argv, env, workdir / "gateway.log")
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for(self.url + "/healthz", self.gateway)
@@ -193,7 +190,8 @@ def main() -> None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     token = dev_token("social-worker", mfa=True, ttl_s=3600)
     workdir = Path(tempfile.mkdtemp(prefix="wardgate-bench-"))
-    script = lua_script(bodies(), token, workdir / "child.lua")
+    requests = bodies()
+    script = lua_script(requests, token, workdir / "child.lua")
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "placement": "gateway: 1 uvicorn worker pinned to core 0; mock agencies and wrk (1 thread) on core 1",
@@ -204,7 +202,7 @@ def main() -> None:
     chain_ms = 3 * args.latency_ms
     stack = Stack(args.latency_ms, workdir)
     try:
-        check(stack.url, bodies(1)[0], token)
+        check(stack.url, requests[0], token)
         wrk(stack.url + "/graphql", script, 4, 2)  # warm: connections, caches, decision cache
         overhead = {}
         for c in [int(x) for x in args.concurrency.split(",")]:

@@ -19,7 +19,7 @@ from gateway.audit import AuditSink, JsonlAuditSink
 from gateway.authenticate import Authenticator
 from gateway.cache import DirectoryCache, cacheable_fields, open_backend
 from gateway.config import DEV_SEARCH_KEY, Settings
-from gateway.connectors import Connector, load_connectors
+from gateway.connectors import Connector, ResilienceSpec, load_connectors
 from gateway.engines import EmbeddedEngine, OpaEngine, PolicyEngine
 from gateway.errors import ConfigError
 from gateway.fanout import FanOut
@@ -73,6 +73,21 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return _Schema(query=Query, extensions=limit_extensions(settings))
 
 
+def _guard_policy(settings: Settings, own: ResilienceSpec) -> dict[str, Any]:
+    """One agency's resilience settings: its connector's own, else the gateway-wide defaults."""
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    return {
+        "retries": pick(own.retries, settings.agency_retries),
+        "backoff_s": pick(own.backoff_ms, settings.agency_backoff_ms) / 1000,
+        "max_in_flight": pick(own.max_in_flight, settings.agency_max_in_flight),
+        "threshold": pick(own.breaker_threshold, settings.breaker_threshold),
+        "reset_s": pick(own.breaker_reset_s, settings.breaker_reset_s),
+    }
+
+
 def build_services(
     settings: Settings,
     schema: strawberry.Schema,
@@ -107,23 +122,8 @@ def build_services(
     metrics = Metrics()
     guards = Guards(metrics)
     for agency, connector in connectors.items():
-        r = connector.spec.resilience
-        guards.add(
-            agency,
-            retries=settings.agency_retries if r.retries is None else r.retries,
-            backoff_s=(settings.agency_backoff_ms if r.backoff_ms is None else r.backoff_ms) / 1000,
-            max_in_flight=r.max_in_flight or settings.agency_max_in_flight,
-            threshold=r.breaker_threshold or settings.breaker_threshold,
-            reset_s=r.breaker_reset_s or settings.breaker_reset_s,
-        )
-    directory_guard = guards.add(
-        "directory",
-        retries=settings.agency_retries,
-        backoff_s=settings.agency_backoff_ms / 1000,
-        max_in_flight=settings.agency_max_in_flight,
-        threshold=settings.breaker_threshold,
-        reset_s=settings.breaker_reset_s,
-    )
+        guards.add(agency, **_guard_policy(settings, connector.spec.resilience))
+    directory_guard = guards.add("directory", **_guard_policy(settings, ResilienceSpec()))
     cache = DirectoryCache(
         open_backend(settings.cache_url, settings.cache_namespace),
         cacheable_fields(table, Query),
@@ -136,7 +136,7 @@ def build_services(
         upstream=upstream,
         fanout=FanOut(connectors, upstream, matcher or RuleMatcher(), guards),
         linker=Linker(connectors),
-        policy=Policy(engine, root=settings.policy_dir),
+        policy=Policy(engine, root=settings.policy_dir, metrics=metrics),
         audit=MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics),
         authenticator=Authenticator(
             issuer=settings.issuer,

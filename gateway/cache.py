@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,9 +67,8 @@ def cacheable_fields(table: FieldTable, root: type) -> frozenset[str]:
 def open_backend(url: str, namespace: str, *, op_timeout_s: float = 1.0) -> BaseCache:
     """memory:// or redis://[:password@]host:port/db, each operation bounded by ``op_timeout_s``."""
     parts = urlsplit(url)
-    serializer = JsonSerializer()
     common: dict[str, Any] = {
-        "serializer": serializer,
+        "serializer": JsonSerializer(),
         "namespace": namespace,
         "timeout": op_timeout_s,
         "key_builder": lambda key, namespace: f"{namespace}:{key}",  # the same keys in every backend
@@ -141,9 +139,9 @@ class DirectoryCache:
     async def _fetch_once_across_instances(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
         if not self.shared:
             return await self._fetch_and_store(key, fetch)
-        lock_key, token = f"lock:{key}", secrets.token_hex(8)
+        lock_key = f"lock:{key}"
         try:
-            owner = await self.backend.add(lock_key, token, ttl=self.lease_s)
+            owner = await self.backend.add(lock_key, 1, ttl=self.lease_s)
         except ValueError:  # aiocache: the key exists, another instance is fetching
             owner = False
         except BACKEND_ERRORS as exc:

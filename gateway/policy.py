@@ -28,6 +28,7 @@ from gateway.engines import PolicyBundle, PolicyEngine
 from gateway.errors import ConfigError, PolicyUnavailable
 from gateway.labels import FieldInfo, FieldTable
 from gateway.link import ChildFacts, Profile
+from gateway.metrics import Metrics
 from gateway.plan import Sel
 from gateway.types import DENY_UNAVAILABLE, Decision, FieldClass, Label, Subject, Withheld
 
@@ -60,8 +61,11 @@ class Outcome:
 class Policy:
     """The policy stage: decisions with a cache, over whichever engine is configured."""
 
-    def __init__(self, engine: PolicyEngine, *, root: Path, cache_size: int = 4096) -> None:
+    def __init__(
+        self, engine: PolicyEngine, *, root: Path, cache_size: int = 4096, metrics: Metrics | None = None
+    ) -> None:
         self.engine = engine
+        self.metrics = metrics
         self.root = root
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[Any, ...], tuple[dict[FieldClass, Decision], list[dict[str, Any]]]] = (
@@ -108,6 +112,19 @@ class Policy:
                 pass
 
     async def decide(
+        self,
+        subject: Subject,
+        purpose: str,
+        break_glass: bool,
+        facts: ChildFacts,
+        classes: set[FieldClass],
+    ) -> Outcome:
+        outcome = await self._decide(subject, purpose, break_glass, facts, classes)
+        if self.metrics is not None:
+            self.metrics.decisions(outcome.decisions.values(), cached=outcome.cached)
+        return outcome
+
+    async def _decide(
         self,
         subject: Subject,
         purpose: str,

@@ -64,7 +64,6 @@ async def resolve_child(
     walk.classes.add(FieldClass("identity", "health", "Child.id"))
     outcome = await services.policy.decide(subject, purpose_value, bool(justification), profile.facts, walk.classes)
     walk.decisions = outcome.decisions
-    services.metrics.decisions(outcome.decisions.values(), cached=outcome.cached)
     path = tuple(info.path.as_list())
     alerts = [o for o in outcome.obligations if o.get("kind") == "alert"]
     if justification and not any(a.get("reason") == "BREAK_GLASS" for a in alerts):

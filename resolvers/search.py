@@ -104,7 +104,6 @@ async def resolve_search_children(
         sel = tuple(flatten(info.selected_fields[0].selections))
         collect(walk, ChildMatch, sel, profile, services.presence)
         outcome = await services.policy.decide(subject, purpose_value, False, facts, walk.classes)
-        services.metrics.decisions(outcome.decisions.values(), cached=outcome.cached)
         if outcome.decisions.get(FieldClass("identity", "health", "ChildMatch.id"), None) is None or (
             outcome.decisions[FieldClass("identity", "health", "ChildMatch.id")].action == "deny"
         ):

@@ -5,7 +5,6 @@ missing one key make one upstream call, within an instance and across instances.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import time
@@ -206,5 +205,3 @@ def test_the_cache_being_down_costs_speed_not_answers(stack: Stack, tmp_path: Pa
     finally:
         stop(proc)
 
-
-_ = asyncio
