@@ -28,6 +28,7 @@ from gateway.limits import BodyLimit, SearchRateLimiter, limit_extensions
 from gateway.link import Linker, Matcher, RuleMatcher
 from gateway.logs import RequestLog, log_errors
 from gateway.metrics import CONTENT_TYPE, MeteredAuditSink, Metrics
+from gateway.notify import Notifier
 from gateway.policy import Policy
 from gateway.readiness import Readiness
 from gateway.resilience import Guards
@@ -57,6 +58,7 @@ class Services:
     metrics: Metrics
     guards: Guards
     cache: DirectoryCache
+    notifier: Notifier
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -130,6 +132,7 @@ def build_services(
         settings.directory_ttl_s,
         metrics,
     )
+    sink = MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics)
     return Services(
         settings=settings,
         connectors=connectors,
@@ -137,7 +140,7 @@ def build_services(
         fanout=FanOut(connectors, upstream, matcher or RuleMatcher(), guards),
         linker=Linker(connectors),
         policy=Policy(engine, root=settings.policy_dir, metrics=metrics),
-        audit=MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics),
+        audit=sink,
         authenticator=Authenticator(
             issuer=settings.issuer,
             audience=settings.audience,
@@ -154,6 +157,7 @@ def build_services(
         metrics=metrics,
         guards=guards,
         cache=cache,
+        notifier=Notifier(connectors, upstream, sink, batch_ms=settings.notify_batch_ms),
     )
 
 
@@ -184,6 +188,7 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
         finally:
             for task in services.background:
                 task.cancel()
+            await services.notifier.aclose()
             await services.upstream.aclose()
             await services.policy.engine.aclose()
             await services.cache.aclose()

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     agency_max_in_flight: int = Field(64, ge=1, le=10_000)
     breaker_threshold: int = Field(5, ge=1, le=1_000)  # consecutive failures that open an agency's circuit
     breaker_reset_s: float = Field(15.0, gt=0, le=3_600)  # open this long, then one probe (half-open)
+    # Notifications of restricted reads wait this long in each agency's outbox, then go as one batch.
+    notify_batch_ms: float = Field(100.0, ge=0, le=10_000)
 
     policy_dir: Path = PROJECT_ROOT / "policies"
     policy_engine: Literal["embedded", "opa"] = "embedded"

@@ -37,6 +37,7 @@ class LinkedRecord:
     raw: Any
     grade: str  # certain / probable / possible
     via: str  # nhs_number / cross_reference / demographics
+    demographics: Demographics | None = None  # when they were extracted to grade the match
 
 
 @dataclass(slots=True)
@@ -46,6 +47,7 @@ class AgencyAnswer:
     records: list[LinkedRecord] = field(default_factory=list)
     latency_ms: float | None = None
     error: AgencyError | None = None
+    demographics: Demographics | None = None  # the first record's, extracted once (for the spine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,9 @@ class FanOut:
         answer = await asyncio.shield(health)
         if not answer.records:
             return None
-        return extract_demographics(self.connectors["health"], answer.records[0].raw)
+        if answer.demographics is None:  # several agencies search by it: extract (and parse the DOB) once
+            answer.demographics = extract_demographics(self.connectors["health"], answer.records[0].raw)
+        return answer.demographics
 
     async def _cross_references(self, lookup: Lookup, futures: Mapping[str, asyncio.Future[AgencyAnswer]]) -> list[str]:
         source = lookup.spec.from_agency
@@ -279,9 +283,10 @@ class FanOut:
                 if by == "demographics":
                     if spine is None:
                         continue
-                    grade = self.matcher.grade(spine, extract_demographics(connector, record))
+                    theirs = extract_demographics(connector, record)
+                    grade = self.matcher.grade(spine, theirs)
                     if grade is not None:
-                        out.append(LinkedRecord(record, grade, by))
+                        out.append(LinkedRecord(record, grade, by, theirs))
                     continue
                 if connector.nhs_number is not None and by == "nhs_number":
                     held = connector.nhs_number(record)

@@ -244,7 +244,7 @@ class Linker:
         spine = answers.get("health")
         if spine is None or not spine.records:
             return
-        base = extract_demographics(self.connectors["health"], spine.records[0].raw)
+        base = spine.demographics or extract_demographics(self.connectors["health"], spine.records[0].raw)
         dob: list[tuple[str, str]] = []
         postcode: list[tuple[str, str]] = []
         holders: list[str] = []
@@ -253,7 +253,8 @@ class Linker:
             if agency == "health" or not answer.records:
                 continue
             holders.append(agency)
-            other = extract_demographics(self.connectors[agency], answer.records[0].raw)
+            first = answer.records[0]
+            other = first.demographics or extract_demographics(self.connectors[agency], first.raw)
             if other.dob and base.dob and other.dob != base.dob:
                 dob.append((agency, other.dob.isoformat()))
             if other.postcode and base.postcode and _norm(other.postcode) != _norm(base.postcode):

@@ -20,11 +20,10 @@ per child profile, for a loop of a few lines. The backoff is the same "full jitt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from purgatory import AsyncCircuitBreakerFactory
@@ -37,14 +36,22 @@ log = logging.getLogger("gateway.resilience")
 T = TypeVar("T")
 
 RETRYABLE = (AgencyUnavailable, AgencyTimeout)
-MIN_ATTEMPT_S = 0.05  # no retry is started with less than this left before the deadline
+MIN_ATTEMPT_S = 0.05
+SPAN = "wardgate.agency.call"  # no retry is started with less than this left before the deadline
 
 try:  # optional: spans per agency call
     from opentelemetry import trace as _otel_trace
+    from opentelemetry.trace import ProxyTracerProvider as _Unconfigured
 
     _tracer: Any = _otel_trace.get_tracer("wardgate")
 except ImportError:  # pragma: no cover - depends on the installation
-    _tracer = None
+    _otel_trace, _tracer = None, None
+
+
+def _tracing() -> bool:
+    """True if a tracer provider is configured. Asked once per guard, at start-up: the question reads
+    the environment each time, and an unconfigured span is a no-op that still costs ~10 us per call."""
+    return _otel_trace is not None and not isinstance(_otel_trace.get_tracer_provider(), _Unconfigured)
 
 
 class CircuitOpen(AgencyUnavailable):
@@ -75,6 +82,7 @@ class Guard:
         reset_s: float,
     ) -> None:
         self.agency = agency
+        self._traced = _tracing()  # spans only when a tracer provider was configured before start-up
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max(backoff_s * 8, backoff_s)
@@ -119,11 +127,15 @@ class Guard:
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise AgencyTimeout(self.agency, f"{self.agency} was not called: the request's deadline had passed")
-        try:
-            async with asyncio.timeout(remaining):
-                await self._slots.acquire()
-        except TimeoutError as exc:
-            raise AgencyTimeout(self.agency, f"{self.agency} had too many calls in flight until the deadline") from exc
+        if self._slots.locked():  # wait for a slot, but not past the deadline
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                why = f"{self.agency} had too many calls in flight until the deadline"
+                raise AgencyTimeout(self.agency, why) from exc
+        else:
+            await self._slots.acquire()  # a slot is free: taken at once
         try:
             breaker = await self._breakers.get_breaker(self.agency, self.threshold, self.reset_s)
             context = breaker.context
@@ -137,7 +149,11 @@ class Guard:
                 self._probing = True
             started = time.perf_counter()
             try:
-                with self._span():
+                if self._traced:
+                    with _tracer.start_as_current_span(SPAN, attributes={"wardgate.agency": self.agency}):
+                        async with breaker:
+                            result = await attempt(deadline - loop.time())
+                else:
                     async with breaker:
                         result = await attempt(deadline - loop.time())
             except OpenedState as exc:  # opened by a concurrent call between our check and entry
@@ -153,14 +169,6 @@ class Guard:
             return result
         finally:
             self._slots.release()
-
-    @contextlib.contextmanager
-    def _span(self) -> Iterator[None]:
-        if _tracer is None:
-            yield
-            return
-        with _tracer.start_as_current_span("wardgate.agency.call", attributes={"wardgate.agency": self.agency}):
-            yield
 
 
 class Guards:

@@ -243,10 +243,14 @@ def agency_app(
     async def notifications(request: Request) -> Response:
         """Where the gateway tells this agency that another agency read its restricted data."""
         try:
-            inbox.append(json.loads(await request.body()))
+            body = json.loads(await request.body())
         except ValueError:
             return JSONResponse({"error": "bad-request", "message": "body is not JSON"}, 400)
-        return JSONResponse({"received": True}, 202)
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            return JSONResponse({"error": "bad-request", "message": 'expected {"events": [...]}'}, 400)
+        inbox.extend(events)
+        return JSONResponse({"received": len(events)}, 202)
 
     async def admin_notifications(request: Request) -> Response:
         if not admin_ok(request):

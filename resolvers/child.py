@@ -8,7 +8,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 import strawberry
 from strawberry.types import Info
 
@@ -20,7 +19,6 @@ from gateway.plan import plan_child, selection_of
 from gateway.policy import Walk, apply, collect
 from gateway.schema import Child, PurposeEnum
 from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Subject, Withheld
-from gateway.upstream import UpstreamError
 from resolvers.common import subject_of
 
 MIN_JUSTIFICATION = 20
@@ -126,59 +124,33 @@ async def resolve_child(
     return child
 
 
-NOTIFY_TIMEOUT_S = 1.0
-
-
 async def _notify(
     ctx: Context, subject: Subject, purpose: str, child_id: str, obligations: list[dict[str, Any]]
 ) -> None:
-    """Tell owning agencies their restricted data was read (the policy's ``notify`` obligations).
+    """Queue the policy's ``notify`` obligations: owning agencies are told their restricted data was read.
 
-    The read itself was lawful and is already on the record, so a notification that cannot be
-    delivered does not withhold the answer: it is recorded as ``notify.failed`` for follow-up.
+    The read itself was lawful and is already on the record, so delivery happens off this request's
+    path (see :mod:`gateway.notify`); what cannot be delivered is recorded as ``notify.failed``.
     """
     services, state = ctx.services, ctx.state
     targets = sorted({o["agency"] for o in obligations if o.get("kind") == "notify"})
     if not targets:
         return
-    body = orjson.dumps(
-        {
-            "event": "restricted-read",
-            "childId": child_id,
-            "readBy": {"practitioner": subject.practitioner_id, "role": subject.role, "agency": subject.agency},
-            "purpose": purpose,
-            "requestId": state.request_id,
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-    )
-
-    async def one(agency: str) -> str | None:
-        connector = services.connectors.get(agency)
-        if connector is None or connector.spec.notify is None:
-            return "no notification endpoint configured"
-        try:
-            status = await services.upstream.post(
-                connector.spec.base_url.rstrip("/") + connector.spec.notify,
-                json_body=body,
-                headers=connector.headers,
-                timeout=NOTIFY_TIMEOUT_S,
-            )
-        except UpstreamError as exc:
-            return type(exc).__name__
-        return None if 200 <= status < 300 else f"status {status}"
-
-    failures = await asyncio.gather(*(one(a) for a in targets))
-    for agency, why in zip(targets, failures, strict=True):
-        if why is not None:
-            log.warning("owning agency not notified", extra={"agency": agency, "why": why})
-            await services.audit.write(
-                audit_event(
-                    "notify.failed",
-                    state.request_id,
-                    subject,
-                    purpose,
-                    childId=child_id,
-                    notifiedAgency=agency,  # not `agency`: that is the reader's, as in every record
-                    why=why,
-                )
-            )
+    event = {
+        "event": "restricted-read",
+        "childId": child_id,
+        "readBy": {"practitioner": subject.practitioner_id, "role": subject.role, "agency": subject.agency},
+        "purpose": purpose,
+        "requestId": state.request_id,
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    for agency in targets:
+        if_failed = audit_event(
+            "notify.failed",
+            state.request_id,
+            subject,
+            purpose,
+            childId=child_id,
+            notifiedAgency=agency,  # not `agency`: that is the reader's, as in every record
+        )
+        await services.notifier.submit(agency, event, if_failed)

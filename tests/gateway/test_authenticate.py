@@ -130,3 +130,22 @@ def test_symmetric_algorithms_cannot_be_configured() -> None:
 def test_production_mode_refuses_the_development_key() -> None:
     with pytest.raises(ConfigError, match="development signing key"):
         authenticator(production=True)
+
+
+def test_a_remembered_token_still_expires_and_a_refused_one_is_never_remembered() -> None:
+    auth = authenticator(leeway_s=0)
+    token = signed(exp=int(time.time()) + 2)
+    assert auth.authenticate("Bearer " + token).practitioner_id == "P000003"
+    assert auth.authenticate("Bearer " + token).practitioner_id == "P000003"  # from the verified-token cache
+    time.sleep(2.2)
+    with pytest.raises(AuthError) as err:
+        auth.authenticate("Bearer " + token)
+    assert err.value.extensions["reason"] == "EXPIRED"
+    # a tampered token is refused every time, however often it is sent after a good one
+    good = signed()
+    auth.authenticate("Bearer " + good)
+    head, _, sig = good.split(".")
+    forged = ".".join([head, b64(json.dumps(claims(role="social-worker")).encode()), sig])
+    for _ in range(2):
+        with pytest.raises(AuthError):
+            auth.authenticate("Bearer " + forged)
