@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import importlib
 import logging
 import re
@@ -18,9 +19,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
+from yarl import URL
 
 from gateway.connectors import Connector, Lookup
 from gateway.errors import AgencyBadResponse, AgencyError, AgencyTimeout, AgencyUnavailable
@@ -66,17 +68,32 @@ class _Skip(Exception):
     """A lookup cannot run (its input is missing); try the next one."""
 
 
-def _fill(template: str, values: Mapping[str, Any], *, quote_values: bool) -> str:
-    def sub(m: re.Match[str]) -> str:
-        value = values.get(m.group(1))
-        if value is None or value == "":
-            raise _Skip(m.group(1))
-        if isinstance(value, dt.date):
-            value = value.strftime(m.group(2) or "%Y-%m-%d")
-        text = str(value)
-        return quote(text, safe="") if quote_values else text
+@functools.lru_cache(maxsize=4096)
+def _template(template: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """A path or parameter template as (literal, placeholder, date format) parts, parsed once."""
+    parts: list[tuple[str, str | None, str | None]] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(template):
+        parts.append((template[pos : m.start()], m.group(1), m.group(2)))
+        pos = m.end()
+    parts.append((template[pos:], None, None))
+    return tuple(parts)
 
-    return _PLACEHOLDER.sub(sub, template)
+
+def _fill(template: str, values: Mapping[str, Any], *, quote_values: bool) -> str:
+    out: list[str] = []
+    for literal, name, fmt in _template(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = values.get(name)
+        if value is None or value == "":
+            raise _Skip(name)
+        if isinstance(value, dt.date):
+            value = value.strftime(fmt or "%Y-%m-%d")
+        text = str(value)
+        out.append(quote(text, safe="") if quote_values else text)
+    return "".join(out)
 
 
 def _decoder(connector: Connector) -> Callable[[bytes], Any]:
@@ -104,7 +121,9 @@ class FanOut:
         self.matcher = matcher
         self.guards = guards
         self._errors = guards.metrics.agency_errors
-        self.base_urls = {a: (base_urls or {}).get(a, c.spec.base_url).rstrip("/") for a, c in connectors.items()}
+        self.base_urls = {  # percent-encoded once here: calls append encoded paths and queries to them
+            a: str(URL((base_urls or {}).get(a, c.spec.base_url))).rstrip("/") for a, c in connectors.items()
+        }
         self.decoders = {a: _decoder(c) for a, c in connectors.items()}
 
     async def run(
@@ -226,8 +245,11 @@ class FanOut:
     ) -> Any:
         agency = connector.agency
         spec = lookup.spec
+        # The whole URL is built and percent-encoded here, so the client need not parse and re-quote it.
         url = self.base_urls[agency] + _fill(spec.path, values, quote_values=True)
-        params = {k: _fill(v, values, quote_values=False) for k, v in spec.params.items()}
+        if spec.params:
+            query = {k: _fill(v, values, quote_values=False) for k, v in spec.params.items()}
+            url += "?" + urlencode(query, quote_via=quote)
         request_headers = {**connector.headers, **headers}
         max_bytes = connector.spec.max_body_bytes
         agency_timeout = connector.spec.timeout_ms / 1000
@@ -236,7 +258,7 @@ class FanOut:
             try:
                 response = await self.upstream.get(
                     url,
-                    params=params,
+                    params={},
                     headers=request_headers,
                     timeout=min(agency_timeout, remaining),
                     max_bytes=max_bytes,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import httpx
+from yarl import URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,8 @@ class UpstreamClient(abc.ABC):
     async def get(
         self, url: str, *, params: Mapping[str, str], headers: Mapping[str, str], timeout: float, max_bytes: int
     ) -> UpstreamResponse:
-        """GET ``url``; raise :class:`UpstreamTimeout` past ``timeout`` seconds, :class:`UpstreamTooLarge`
+        """GET ``url`` (percent-encoded, query included, when ``params`` is empty); raise
+        :class:`UpstreamTimeout` past ``timeout`` seconds, :class:`UpstreamTooLarge`
         past ``max_bytes`` of body, :class:`UpstreamUnavailable` for anything else at the transport level."""
 
     @abc.abstractmethod
@@ -118,13 +120,14 @@ class AiohttpUpstream(UpstreamClient):
         self, url: str, *, params: Mapping[str, str], headers: Mapping[str, str], timeout: float, max_bytes: int
     ) -> UpstreamResponse:
         session = self._session or self._open()
-        # The hot path (about ten calls per child profile): written out rather than through ``_calling``,
-        # which costs an async generator per call.
+        # The hot path (about ten calls per child profile): written out rather than through ``_calling``
+        # (an async generator per call), with aiohttp's own timer rather than a second one, and the URL
+        # taken as already percent-encoded (callers build it so) rather than parsed and re-quoted.
+        target = URL(url, encoded=True) if not params else URL(url).update_query(params)
         try:
-            async with (
-                asyncio.timeout(timeout),
-                session.get(url, params=params, headers=headers, allow_redirects=False) as resp,
-            ):
+            async with session.get(
+                target, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
                 declared = resp.content_length
                 if declared is not None and declared <= max_bytes:
                     body = await resp.content.readexactly(declared) if declared else b""
