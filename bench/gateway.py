@@ -93,14 +93,29 @@ request = function()
   i = i % #bodies + 1
   return wrk.format("POST", "/graphql", headers, bodies[i])
 end
-local errors = 0
-response = function(status, headers, body)
-  if status ~= 200 or string.find(body, '"INTERNAL"', 1, true) then errors = errors + 1 end
+failed = 0  -- per thread; done() adds them up
+-- A failure: not 200, or an error other than a field withheld by policy (that is the policy working).
+local function bad(body)
+  if not string.find(body, '"errors"', 1, true) then return false end
+  local coded = false
+  for code in string.gmatch(body, '"code":%s*"([%w_]+)"') do
+    coded = true
+    if code ~= "FORBIDDEN_FIELD" then return true end
+  end
+  return not coded
 end
+response = function(status, headers, body)
+  if status ~= 200 or bad(body) then failed = failed + 1 end
+end
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
+  local errors = 0
+  for _, t in ipairs(threads) do errors = errors + (t:get("failed") or 0) end
   io.write(string.format(
-    "WRKJSON {{\\"p50\\": %d, \\"p99\\": %d, \\"p90\\": %d, \\"mean\\": %.1f, \\"requests\\": %d}}\\n",
-    latency:percentile(50), latency:percentile(99), latency:percentile(90), latency.mean, summary.requests))
+    "WRKJSON {{\\"p50\\": %d, \\"p99\\": %d, \\"p90\\": %d, \\"mean\\": %.1f, "
+    .. "\\"requests\\": %d, \\"errors\\": %d}}\\n",
+    latency:percentile(50), latency:percentile(99), latency:percentile(90), latency.mean, summary.requests, errors))
 end
 """
     )
@@ -120,36 +135,63 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any
         "p99_ms": stats["p99"] / 1000,
         "requests": stats["requests"],
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "failed": stats["errors"],  # non-200, or any GraphQL error but a field withheld by policy
     }
 
 
 class Stack:
-    """Mocks on core 1 and one gateway worker on core 0, with every agency at ``latency_ms``."""
+    """Mocks on core 1 and one gateway worker on core 0, with every agency at ``latency_ms``.
 
-    def __init__(self, latency_ms: float, workdir: Path, workers: int = 1):
+    ``children`` sizes the mock population; ``connectors`` replaces the connector directory;
+    ``overrides`` points agencies at other URLs (extra mock agencies); ``env`` adds gateway settings.
+    """
+
+    def __init__(
+        self,
+        latency_ms: float,
+        workdir: Path,
+        workers: int = 1,
+        *,
+        children: int = CHILDREN,
+        connectors: Path | None = None,
+        overrides: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.workdir = workdir
         base = free_port_block(10)
         faults = workdir / f"faults-{latency_ms}.json"
         spec = {"latency": {"kind": "fixed", "ms": latency_ms}} if latency_ms else {}
         faults.write_text(json.dumps({a: spec for a in urls("127.0.0.1", base)}))
-        mocks_argv = [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(CHILDREN), "--seed", str(SEED)]
+        mocks_argv = [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(children), "--seed", str(SEED)]
         mocks_argv += ["--base-port", str(base), "--faults", str(faults)]
         self.mocks = spawn(pinned("1", mocks_argv), {}, workdir / "mocks.log")
         agencies = urls("127.0.0.1", base)
-        wait_for(agencies["directory"] + "/openapi.json", self.mocks)
+        self.agencies = agencies
+        wait_for(agencies["directory"] + "/openapi.json", self.mocks, timeout=600)
         self.port = free_port_block(1)
-        env = {
+        upstreams = {k: v for k, v in agencies.items() if k != "directory"} | (overrides or {})
+        gateway_env = {
             "WARDGATE_PORT": str(self.port),
             "WARDGATE_WORKERS": str(workers),
-            "WARDGATE_AGENCY_URLS": json.dumps({k: v for k, v in agencies.items() if k != "directory"}),
+            "WARDGATE_AGENCY_URLS": json.dumps(upstreams),
             "WARDGATE_DIRECTORY_URL": agencies["directory"],
-            "WARDGATE_AUDIT_PATH": str(workdir / f"audit-{latency_ms}.jsonl"),
+            "WARDGATE_AUDIT_PATH": str(workdir / f"audit-{latency_ms}-{self.port}.jsonl"),
             "WARDGATE_POLICY_WATCH": "false",
+            **({"WARDGATE_CONNECTORS": json.dumps([str(connectors)])} if connectors else {}),
+            **(env or {}),
         }
         argv = pinned("0" if workers == 1 else "0,1", [sys.executable, "-m", "gateway.cli", "run"])
-        self.gateway = spawn(argv, env, workdir / "gateway.log")
+        self.gateway = spawn(argv, gateway_env, workdir / "gateway.log")
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for(self.url + "/healthz", self.gateway)
+
+    def worker_pids(self) -> list[int]:
+        """The gateway's process and, with several workers, its worker processes."""
+        children = Path(f"/proc/{self.gateway.pid}/task/{self.gateway.pid}/children").read_text().split()
+        return [self.gateway.pid, *map(int, children)]
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p) for p in self.worker_pids())
 
     def close(self) -> None:
         for proc in (self.gateway, self.mocks):
