@@ -11,7 +11,7 @@ $(BIN)/wardgate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install system-deps demo test lint
+.PHONY: install system-deps bench-deps bench demo test lint
 install: $(BIN)/wardgate
 
 # The test suite starts its own Redis server (the shared directory cache is tested against a real one).
@@ -21,6 +21,20 @@ system-deps:
 	  echo "installing redis-server (Debian package) for the test suite"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; }
+
+# The benchmarks need wrk (load generator) and Node.js/npm (the Hive Gateway peer, installed by bench/hive.py).
+bench-deps:
+	@for pkg in wrk:wrk npm:"nodejs npm"; do cmd=$${pkg%%:*}; debs=$${pkg#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || { echo "installing $$debs (Debian) for the benchmarks"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$debs >/dev/null; }; done
+
+# Every benchmark, one after another (about 20 minutes; the soak alone is 10). Figures: bench/results/.
+bench: install bench-deps
+	$(BIN)/python -m bench.policy
+	$(BIN)/python -m bench.gateway
+	$(BIN)/python -m bench.peer
+	$(BIN)/python -m bench.growth
+	$(BIN)/python -m bench.soak
 
 demo: install
 	$(BIN)/wardgate demo
