@@ -96,6 +96,12 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                state = (scope.get("state") or {}).get("wardgate")
+                agencies_ms = getattr(state, "agencies_ms", 0.0)
+                if agencies_ms:  # W3C Server-Timing: how long the agencies took, and the gateway in all
+                    total_ms = (time.perf_counter() - started) * 1000
+                    timing = f"agencies;dur={agencies_ms:.2f}, gateway;dur={total_ms:.2f}".encode()
+                    message["headers"] = [*message.get("headers", []), (b"server-timing", timing)]
             await send(message)
 
         try:

@@ -90,6 +90,7 @@ class RequestState:
     withheld: list[Withheld] = field(default_factory=list)
     extra_errors: list[tuple[tuple[str | int, ...], str, dict[str, Any]]] = field(default_factory=list)
     agencies_called: set[str] = field(default_factory=set)
+    agencies_ms: float = 0.0  # wall time of the fan-out (the slowest agency chain), for Server-Timing
 
 
 @dataclass(slots=True)

@@ -153,3 +153,28 @@ def test_no_child_data_is_left_on_disk(stack: Stack) -> None:
             text = path.read_text(errors="ignore")
             for c in sample[:5]:
                 assert f'"{c.given}"' not in text and c.address.line1 not in text, path
+
+
+def test_server_timing_gives_the_agencies_part_and_the_gateways_total(stack: Stack) -> None:
+    import re
+
+    import httpx
+
+    from gateway.personas import dev_token
+
+    child = child_of(stack, "ordinary")
+    stack.faults("camhs", {"latency": {"kind": "fixed", "ms": 150}})
+    r = httpx.post(
+        stack.gateway + "/graphql",
+        json={"query": FULL, "variables": {"id": child.nhs_number}},
+        headers={"Authorization": f"Bearer {dev_token('social-worker', mfa=True)}"},
+        timeout=30,
+    )
+    timing = r.headers.get("server-timing", "")
+    m = re.fullmatch(r"agencies;dur=([\d.]+), gateway;dur=([\d.]+)", timing)
+    assert m, timing
+    agencies, total = float(m.group(1)), float(m.group(2))
+    assert 150 <= agencies <= total  # the slow agency is the agencies' part; the gateway's total includes it
+    # no child asked about, no agency called: no timing to give
+    r = httpx.post(stack.gateway + "/graphql", json={"query": "{ __typename }"}, timeout=10)
+    assert "server-timing" not in r.headers
