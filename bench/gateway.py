@@ -77,6 +77,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every process under it (uvicorn workers, Hive's forked worker)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += cpu_seconds(p)
+            todo.extend(int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split())
+        except OSError:  # ended meanwhile
+            continue
+    return total
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def require_wrk() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (make bench-deps, or Debian: apt-get install wrk)")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -212,13 +234,9 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for(self.url + "/healthz", self.gateway)
 
-    def worker_pids(self) -> list[int]:
-        """The gateway's process and, with several workers, its worker processes."""
-        children = Path(f"/proc/{self.gateway.pid}/task/{self.gateway.pid}/children").read_text().split()
-        return [self.gateway.pid, *map(int, children)]
-
     def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(p) for p in self.worker_pids())
+        """The gateway's CPU seconds, with several workers their sum."""
+        return tree_cpu_seconds(self.gateway.pid)
 
     def close(self) -> None:
         for proc in (self.gateway, self.mocks):
@@ -255,14 +273,13 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--out", type=Path, default=RESULTS / "gateway.json")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    require_wrk()
     token = dev_token("social-worker", mfa=True, ttl_s=3600)
     workdir = Path(tempfile.mkdtemp(prefix="wardgate-bench-"))
     requests = bodies()
     script = lua_script(requests, token, workdir / "child.lua")
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "placement": "gateway: 1 uvicorn worker pinned to core 0; mock agencies and wrk (1 thread) on core 1",
         "query": "tests/e2e/full_profile.graphql (every agency), social-worker persona with two factors",
         "seconds_per_run": args.seconds,
@@ -291,9 +308,9 @@ def main() -> None:
     stack = Stack(0, workdir)
     try:
         wrk(stack.url + "/graphql", script, 4, 2)
-        before_cpu, before_rss = cpu_seconds(stack.gateway.pid), rss_mb(stack.gateway.pid)
+        before_cpu, before_rss = stack.cpu_seconds(), rss_mb(stack.gateway.pid)
         r = wrk(stack.url + "/graphql", script, 16, args.seconds)
-        cpu = cpu_seconds(stack.gateway.pid) - before_cpu
+        cpu = stack.cpu_seconds() - before_cpu
         r["cpu_ms_per_request"] = round(cpu / r["requests"] * 1000, 3)
         r["rss_mb_start"], r["rss_mb_end"] = round(before_rss, 1), round(rss_mb(stack.gateway.pid), 1)
         results["cost"] = {"agency_latency_ms": 0, "concurrency": 16, **r}

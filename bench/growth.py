@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -33,7 +31,20 @@ from typing import Any
 
 import orjson
 
-from bench.gateway import QUERY, RESULTS, SEED, Stack, bodies, lua_script, pinned, spawn, wait_for, wrk
+from bench.gateway import (
+    QUERY,
+    RESULTS,
+    SEED,
+    Stack,
+    bodies,
+    lua_script,
+    machine,
+    pinned,
+    require_wrk,
+    spawn,
+    wait_for,
+    wrk,
+)
 from gateway.personas import dev_token
 from mocks.population import Population
 from tests.helpers import free_port_block
@@ -196,12 +207,11 @@ def main() -> None:
     ap.add_argument("--search-children", type=int, default=100_000)
     ap.add_argument("--out", type=Path, default=RESULTS / "growth.json")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    require_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="wardgate-growth-"))
     token = dev_token("social-worker", mfa=True, ttl_s=3600)
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "placement": "gateway pinned to core 0 (2 workers: cores 0-1); mocks, extra agencies and wrk on core 1",
         "query": QUERY,
         "seconds_per_point": args.seconds,

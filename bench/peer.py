@@ -24,11 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,29 +33,28 @@ import httpx
 import orjson
 
 from bench import hive
-from bench.gateway import CHILDREN, QUERY, RESULTS, SEED, Stack, bodies, lua_script, pinned, spawn, wait_for, wrk
+from bench.gateway import (
+    CHILDREN,
+    QUERY,
+    RESULTS,
+    SEED,
+    Stack,
+    bodies,
+    lua_script,
+    machine,
+    pinned,
+    require_wrk,
+    spawn,
+    tree_cpu_seconds,
+    wait_for,
+    wrk,
+)
 from gateway.connectors import load_connectors
 from gateway.personas import dev_token
 from mocks.population import Population
 from tests.helpers import free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its descendants (Hive forks a worker)."""
-    from bench.gateway import cpu_seconds
-
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            total += cpu_seconds(p)
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        todo.extend(int(c) for c in children)
-    return total
 
 
 def hive_bodies(query: str, count: int = 200) -> list[bytes]:
@@ -83,8 +78,7 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--out", type=Path, default=RESULTS / "peer.json")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    require_wrk()
     hive.install()
     workdir = Path(tempfile.mkdtemp(prefix="wardgate-peer-"))
     token = dev_token("social-worker", mfa=True, ttl_s=3600)
@@ -116,7 +110,7 @@ def main() -> None:
         for url, script, _ in scripts.values():
             wrk(url, script, 4, 3)  # warm-up: connections, caches, JIT
         results: dict[str, Any] = {
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": machine(),
             "placement": "both gateways pinned to core 0 (one loaded at a time, alternately); mocks and wrk on core 1",
             "hive": "@graphql-hive/gateway (Node " + _node_version() + "), supergraph from mesh-compose over OpenAPI",
             "seconds_per_run": args.seconds,
@@ -132,9 +126,9 @@ def main() -> None:
             rounds: dict[str, list[dict[str, Any]]] = {"wardgate": [], "hive": []}
             for _ in range(args.rounds):
                 for name, (url, script, pid) in scripts.items():
-                    before = process_tree_cpu(pid)
+                    before = tree_cpu_seconds(pid)
                     r = wrk(url, script, c, args.seconds)
-                    r["cpu_ms_per_request"] = round((process_tree_cpu(pid) - before) / max(r["requests"], 1) * 1000, 3)
+                    r["cpu_ms_per_request"] = round((tree_cpu_seconds(pid) - before) / max(r["requests"], 1) * 1000, 3)
                     rounds[name].append(r)
             row = {name: _median(rs) for name, rs in rounds.items()}
             row["ratio_rps"] = round(row["wardgate"]["rps"] / row["hive"]["rps"], 2)

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,7 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.gateway import CHILDREN, QUERY, RESULTS, SEED, Stack, pinned, rss_mb
+from bench.gateway import CHILDREN, QUERY, RESULTS, SEED, Stack, machine, pinned, require_wrk, rss_mb
 from gateway.personas import dev_token
 from mocks.population import Population
 
@@ -151,8 +148,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    require_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="wardgate-soak-"))
     lua = script(workdir / "soak.lua")
     stack = Stack(0, workdir)
@@ -180,7 +176,7 @@ def main() -> None:
     counts = json.loads(re.search(r"SOAKJSON (\{.*\})", out).group(1))  # type: ignore[union-attr]
     requests = max(counts["requests"], 1)
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "placement": "gateway: 1 uvicorn worker on core 0; mocks and wrk (1 thread) on core 1",
         "seconds": args.seconds,
         "concurrency": args.concurrency,

@@ -20,6 +20,7 @@ per child profile, for a loop of a few lines. The backoff is the same "full jitt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -36,8 +37,8 @@ log = logging.getLogger("gateway.resilience")
 T = TypeVar("T")
 
 RETRYABLE = (AgencyUnavailable, AgencyTimeout)
-MIN_ATTEMPT_S = 0.05
-SPAN = "wardgate.agency.call"  # no retry is started with less than this left before the deadline
+MIN_ATTEMPT_S = 0.05  # no retry is started with less than this left before the deadline
+SPAN = "wardgate.agency.call"
 
 try:  # optional: spans per agency call
     from opentelemetry import trace as _otel_trace
@@ -149,11 +150,12 @@ class Guard:
                 self._probing = True
             started = time.perf_counter()
             try:
-                if self._traced:
-                    with _tracer.start_as_current_span(SPAN, attributes={"wardgate.agency": self.agency}):
-                        async with breaker:
-                            result = await attempt(deadline - loop.time())
-                else:
+                span = (
+                    _tracer.start_as_current_span(SPAN, attributes={"wardgate.agency": self.agency})
+                    if self._traced
+                    else contextlib.nullcontext()
+                )
+                with span:
                     async with breaker:
                         result = await attempt(deadline - loop.time())
             except OpenedState as exc:  # opened by a concurrent call between our check and entry
