@@ -206,7 +206,7 @@ def main() -> None:
     )
     print(f"p50 {results['p50_ms']:.1f} ms, p99 {results['p99_ms']:.1f} ms")
     print(
-        f"RSS {start['rss_mb']} -> {end['rss_mb']} MB (max {results['rss_mb']['max']});"
+        f"RSS {start['rss_mb']} -> {results['rss_mb']['half_time']} at half-time -> {end['rss_mb']} MB;"
         f" fds {start['fds']} -> {end['fds']}"
     )
     print(f"pass: {results['pass']}; written to {args.out}")
