@@ -51,9 +51,10 @@ def event(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 async def test_reads_within_one_window_go_to_the_agency_as_one_batch_with_its_credential() -> None:
     agency, sink = Agency(), Records()
-    out = notifier(agency, sink, batch_ms=50)
-    for n in range(5):
+    out = notifier(agency, sink, batch_ms=100)
+    for n in range(5):  # reads arriving over 40 ms, inside the window
         await out.submit("police", *event(n))
+        await asyncio.sleep(0.01)
     assert agency.posts == []  # nothing on the request's path
     await asyncio.sleep(0.2)
     assert len(agency.posts) == 1
