@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+from cachetools import LRUCache
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
@@ -34,8 +35,8 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
+from strawberry.schema.schema import validate_document
 
 from gateway.config import Settings
 from gateway.errors import ConfigError, DocumentNotTrusted, RateLimited
@@ -191,6 +192,29 @@ class _TrustedDocumentsExtension(SchemaExtension):
         yield
 
 
+class _ValidationByText(SchemaExtension):
+    """Validation results, cached by the document's text and the rules in force.
+
+    Strawberry's ``ValidationCache`` keys its LRU by the parsed document. graphql-core's AST nodes are
+    frozen dataclasses hashed field by field, uncached, so every lookup hashed the whole tree again
+    (~560 hashes per full child profile). The text is one string hash; the parser cache already maps
+    each text to one document, so the two keys name the same validation.
+    """
+
+    cache: ClassVar[LRUCache[tuple[str, tuple[type[ValidationRule], ...]], list[GraphQLError]]]
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query is not None and ec.graphql_document is not None and ec.validation_rules:
+            rules = tuple(ec.validation_rules)
+            key = (ec.query, rules)
+            errors = self.cache.get(key)
+            if errors is None:
+                errors = self.cache[key] = validate_document(ec.schema._schema, ec.graphql_document, rules)
+            ec.pre_execution_errors = errors
+        yield
+
+
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, as Strawberry intends: a fresh extension per request; the parse and validation caches
     themselves live in Strawberry at module level, keyed by size, so they are shared across requests.
@@ -218,7 +242,7 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: AddValidationRules(list(frozen)),
-        lambda: ValidationCache(maxsize=512),
+        type("ValidationByText", (_ValidationByText,), {"cache": LRUCache(maxsize=512)}),
     ]
     return factories
 
