@@ -32,7 +32,7 @@ from gateway.notify import Notifier
 from gateway.policy import Policy
 from gateway.readiness import Readiness
 from gateway.resilience import Guards
-from gateway.respond import GatewayView
+from gateway.respond import GatewayExecutor, GatewayView
 from gateway.types import Label
 from gateway.upstream import AiohttpUpstream, HttpxUpstream, UpstreamClient
 
@@ -72,7 +72,7 @@ class _Schema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     from resolvers import Query
 
-    return _Schema(query=Query, extensions=limit_extensions(settings))
+    return _Schema(query=Query, extensions=limit_extensions(settings), execution_context_class=GatewayExecutor)
 
 
 def _guard_policy(settings: Settings, own: ResilienceSpec) -> dict[str, Any]:

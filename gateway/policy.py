@@ -7,9 +7,9 @@
    role/agency/two-factor, purpose, break-glass, the child's shield flag, consents, whether the
    requester is involved, match grade, completeness) plus the classes and the policy revision, and
    builds the engine input *from that key*, so the cache is correct by construction.
-3. :func:`apply` walks again, building the typed objects: denied fields become ``null`` with a
-   ``FORBIDDEN_FIELD`` error at their path, masked ones are reduced, an agency's failure is reported
-   where its data would have been.
+3. :func:`apply` walks again, building the answer already completed for GraphQL: denied fields
+   become ``null`` with a ``FORBIDDEN_FIELD`` error at their path, masked ones are reduced, an
+   agency's failure (or a value that does not fit the schema) is reported where its data would have been.
 
 Anything but a well-formed decision is deny (``POLICY_UNAVAILABLE``).
 """
@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.engines import PolicyBundle, PolicyEngine
-from gateway.errors import ConfigError, PolicyUnavailable
-from gateway.labels import FieldInfo, FieldTable
+from gateway.errors import AgencyBadResponse, ConfigError, PolicyUnavailable
+from gateway.labels import FieldInfo, FieldTable, type_name
 from gateway.link import ChildFacts, Profile
 from gateway.metrics import Metrics
 from gateway.plan import Sel
-from gateway.types import DENY_UNAVAILABLE, Decision, FieldClass, Label, Subject, Withheld
+from gateway.types import DENY_UNAVAILABLE, Completed, Decision, FieldClass, Label, Subject, Withheld
 
 log = logging.getLogger("gateway.policy")
 
@@ -182,9 +182,7 @@ class Policy:
         return outcome
 
 
-def _parse(
-    raw: Any, ordered: tuple[FieldClass, ...]
-) -> tuple[dict[FieldClass, Decision], list[dict[str, Any]], bool]:
+def _parse(raw: Any, ordered: tuple[FieldClass, ...]) -> tuple[dict[FieldClass, Decision], list[dict[str, Any]], bool]:
     """Only an explicit, well-formed decision allows anything; every other shape is deny.
 
     Returns the decisions, the obligations, and whether every class had a well-formed answer.
@@ -295,9 +293,34 @@ def apply(
     profile: Profile,
     presence: Mapping[str, Label],
     path: tuple[str | int, ...],
-) -> Any:
-    """Pass 2: the typed Child, with decisions applied and withheld fields recorded."""
-    return _walk_child(walk, child_type, selection, profile, presence, build=True, path=path)
+    extra: Mapping[str, Any] | None = None,
+) -> Completed:
+    """Pass 2: the answer itself, with decisions applied and withheld fields recorded.
+
+    The result is already what GraphQL would complete: keyed by response key (aliases, ``__typename``),
+    leaves serialised by their own scalar or enum, a null in a non-null field moved up to the nearest
+    field that may be null. The executor (:class:`gateway.respond.GatewayExecutor`) hands it on as it
+    is, rather than walking the same ~100 fields again. ``extra`` adds gateway-computed values (a
+    search's score) as fields of the object, decided like any other.
+    """
+    try:
+        data = _walk_child(walk, child_type, selection, profile, presence, build=True, path=path, extra=extra)
+    except _Null:
+        data = None
+    return Completed(data)
+
+
+class _Null(Exception):
+    """A non-null field came out null; GraphQL nulls the nearest enclosing field that may be null."""
+
+
+def _absent(info: FieldInfo) -> Any:
+    """A withheld or failed field: its default (an empty list, say), else null, which may move up."""
+    if info.withheld is not None:
+        return info.serialize(info.withheld) if info.serialize is not None and not info.is_list else info.withheld
+    if info.non_null:
+        raise _Null
+    return None
 
 
 def _walk_child(
@@ -309,23 +332,28 @@ def _walk_child(
     *,
     build: bool,
     path: tuple[str | int, ...],
+    extra: Mapping[str, Any] | None = None,
 ) -> Any:
     fields = walk.table[child_type]
     nodes = child_nodes(profile)
-    kwargs: dict[str, Any] = {}
+    for name, value in (extra or {}).items():
+        nodes[name] = (value, "gateway", None)
+    out: dict[str, Any] = {}
     for sel in selection:
         info = fields.get(sel.name)
-        if info is None:  # __typename and the like
+        if info is None:
+            if build and sel.name == "__typename":
+                out[sel.key] = type_name(child_type)
             continue
         here = (*path, sel.key)
         value, agency, override = nodes.get(sel.name, (None, "gateway", None))
         if sel.name == "involvements":
-            kwargs[info.attr] = _involvements(walk, info, sel, value, build, here)
+            out[sel.key] = _involvements(walk, info, sel, value, build, here)
             if sel.name in profile.errors and build:
                 walk.agency_errors.append((here, profile.errors[sel.name]))
             continue
         if sel.name == "conflicts":
-            kwargs[info.attr] = _conflicts(walk, info, sel, value, presence, build, here)
+            out[sel.key] = _conflicts(walk, info, sel, value, presence, build, here)
             continue
         error = profile.errors.get(sel.name)
         if error is not None and sel.name not in profile.fields:
@@ -339,17 +367,63 @@ def _walk_child(
         decision = _decision(walk, fc)
         if decision.action == "deny":
             walk.withheld.append(Withheld(here, decision.reason))
+            out[sel.key] = _absent(info)
             continue
         if error is not None and sel.name not in profile.fields:
             walk.agency_errors.append((here, error))
+            out[sel.key] = _absent(info)
             continue
-        kwargs[info.attr] = _descend(walk, info, sel, value, agency, override, build=True, path=here, decision=decision)
-    return child_type(**kwargs) if build else None
+        out[sel.key] = _complete(walk, info, sel, value, agency, override, here, decision)
+    return out if build else None
 
 
 def _decision(walk: Walk, fc: FieldClass) -> Decision:
     assert walk.decisions is not None
     return walk.decisions.get(fc, DENY_UNAVAILABLE)
+
+
+def _complete(
+    walk: Walk,
+    info: FieldInfo,
+    sel: Sel,
+    value: Any,
+    agency: str,
+    override: Label | None,
+    path: tuple[str | int, ...],
+    decision: Decision | None,
+) -> Any:
+    """One allowed field's completed value; a null from below stops here unless this field is non-null."""
+    try:
+        out = _descend(walk, info, sel, value, agency, override, build=True, path=path, decision=decision)
+    except _Null:
+        out = None
+    if out is None and info.non_null:
+        raise _Null
+    return out
+
+
+def _misfit(walk: Walk, info: FieldInfo, agency: str, path: tuple[str | int, ...]) -> None:
+    """An agency's value does not fit the schema's type: reported where it would have been, as null."""
+    walk.agency_errors.append(
+        (path, AgencyBadResponse(agency, f"{agency} sent a value that does not fit {info.coordinate}"))
+    )
+
+
+def _leaf(walk: Walk, info: FieldInfo, value: Any, agency: str, path: tuple[str | int, ...]) -> Any:
+    assert info.serialize is not None
+    serialize = info.serialize
+    try:
+        if not info.is_list:
+            return serialize(value)
+        if not isinstance(value, list):
+            raise TypeError("not a list")
+        items = [None if v is None else serialize(v) for v in value]
+    except Exception:  # any serialiser's refusal (GraphQLError, TypeError, AttributeError...): bad data
+        _misfit(walk, info, agency, path)
+        return None
+    if info.item_non_null and None in items:
+        return None
+    return items
 
 
 def _descend(
@@ -370,21 +444,55 @@ def _descend(
         if build:
             walk.returned.append(_dotted(path))
             if decision is not None and decision.action == "mask":
-                return MASKS[decision.mask or ""](value)
+                value = MASKS[decision.mask or ""](value)
+            return _leaf(walk, info, value, agency, path)
         return value
+    if not build:
+        if info.is_list:
+            for i, item in enumerate(value):
+                _object(walk, info.target, sel, item, agency, override, build=False, path=(*path, i))
+        else:
+            _object(walk, info.target, sel, value, agency, override, build=False, path=path)
+        return None
     if info.is_list:
-        return [
-            _object(walk, info.target, sel, item, agency, override, build=build, path=(*path, i))
-            for i, item in enumerate(value)
-        ]
-    return _object(walk, info.target, sel, value, agency, override, build=build, path=path)
+        if not isinstance(value, list):
+            _misfit(walk, info, agency, path)
+            return None
+        return _items(
+            info, (_object_or_null(walk, info, sel, item, agency, override, (*path, i)) for i, item in enumerate(value))
+        )
+    return _object(walk, info.target, sel, value, agency, override, build=True, path=path)
+
+
+def _object_or_null(
+    walk: Walk,
+    info: FieldInfo,
+    sel: Sel,
+    item: Any,
+    agency: str,
+    override: Label | None,
+    path: tuple[str | int, ...],
+) -> Any:
+    assert info.target is not None
+    try:
+        return _object(walk, info.target, sel, item, agency, override, build=True, path=path)
+    except _Null:
+        return None
+
+
+def _items(info: FieldInfo, items: Any) -> list[Any] | None:
+    """A list's completed items; a null item in a list of non-null items nulls the list."""
+    out = list(items)
+    if info.item_non_null and None in out:
+        return None
+    return out
 
 
 def _object(
     walk: Walk,
     cls: type,
     sel: Sel,
-    value: Mapping[str, Any],
+    value: Any,
     agency: str,
     override: Label | None,
     *,
@@ -392,10 +500,19 @@ def _object(
     path: tuple[str | int, ...],
 ) -> Any:
     fields = walk.table[cls]
-    kwargs: dict[str, Any] = {}
+    if not isinstance(value, Mapping):
+        if build:
+            walk.agency_errors.append(
+                (path, AgencyBadResponse(agency, f"{agency} sent a value that does not fit {type_name(cls)}"))
+            )
+            raise _Null
+        return None
+    out: dict[str, Any] = {}
     for child in sel.children:
         info = fields.get(child.name)
         if info is None:
+            if build and child.name == "__typename":
+                out[child.key] = type_name(cls)
             continue
         here = (*path, child.key)
         fc = _class(walk, info, agency, override)
@@ -408,11 +525,10 @@ def _object(
         decision = _decision(walk, fc)
         if decision.action == "deny":
             walk.withheld.append(Withheld(here, decision.reason))
+            out[child.key] = _absent(info)
             continue
-        kwargs[info.attr] = _descend(
-            walk, info, child, inner, agency, override, build=True, path=here, decision=decision
-        )
-    return cls(**kwargs) if build else None
+        out[child.key] = _complete(walk, info, child, inner, agency, override, here, decision)
+    return out if build else None
 
 
 def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bool, path: tuple[str | int, ...]) -> Any:
@@ -437,10 +553,13 @@ def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bo
     }
     for reason in sorted(hidden):
         walk.withheld.append(Withheld(path, reason))
-    return [
-        _object(walk, info.target, sel, entry, agency, label, build=True, path=(*path, i))
-        for i, (agency, label, entry) in enumerate(out)
-    ]
+    return _items(
+        info,
+        (
+            _object_or_null(walk, info, sel, entry, agency, label, (*path, i))
+            for i, (agency, label, entry) in enumerate(out)
+        ),
+    )
 
 
 def _conflicts(
@@ -473,28 +592,47 @@ def _conflicts(
         for c in conflict_fields.values():
             walk.classes.add(FieldClass(c.label.value, "gateway", c.coordinate))
         return None
-    result = []
-    for i, item in enumerate(out):
+    allowed = {  # the conflict's own fields are the gateway's, decided once for every item
+        child.key: _decision(walk, FieldClass(cinfo.label.value, "gateway", cinfo.coordinate)).action != "deny"
+        for child in sel.children
+        if (cinfo := conflict_fields.get(child.name)) is not None
+    }
+    value_fields = {c.key: c.name for c in next((c.children for c in sel.children if c.name == "values"), [])}
+
+    def one(i: int, item: dict[str, Any]) -> Any:
         here = (*path, i)
-        kwargs: dict[str, Any] = {}
+        completed: dict[str, Any] = {}
         for child in sel.children:
+            if child.name == "__typename":
+                completed[child.key] = type_name(info.target)
+                continue
             cinfo = conflict_fields.get(child.name)
             if cinfo is None:
                 continue
-            if _decision(walk, FieldClass(cinfo.label.value, "gateway", cinfo.coordinate)).action == "deny":
+            if not allowed[child.key]:
                 walk.withheld.append(Withheld((*here, child.key), "CONFLICT_WITHHELD"))
+                completed[child.key] = _absent(cinfo)
                 continue
+            walk.returned.append(_dotted((*here, child.key)))
             if child.name == "field":
-                kwargs["field"] = item["field"]
-                walk.returned.append(_dotted((*here, child.key)))
+                completed[child.key] = item["field"]
             else:
-                keys = {c.name: c.key for c in child.children}
-                kwargs["values"] = [
-                    values_info.target(**{k: v[k] for k in ("agency", "value") if k in keys}) for v in item["values"]
+                completed[child.key] = [
+                    {
+                        key: (type_name(values_info.target) if name == "__typename" else v.get(name))
+                        for key, name in value_fields.items()
+                    }
+                    for v in item["values"]
                 ]
-                walk.returned.append(_dotted((*here, child.key)))
-        result.append(info.target(**kwargs))
-    return result
+        return completed
+
+    completed_items = []
+    for i, item in enumerate(out):
+        try:
+            completed_items.append(one(i, item))
+        except _Null:
+            completed_items.append(None)
+    return _items(info, completed_items)
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

@@ -73,6 +73,16 @@ class Decision:
 DENY_UNAVAILABLE = Decision("deny", "POLICY_UNAVAILABLE")
 
 
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """An object's answer, already completed as GraphQL would complete it (see ``policy.apply``).
+
+    A resolver returns it in place of a typed object; the executor passes ``data`` through unwalked.
+    """
+
+    data: dict[str, Any] | None
+
+
 @dataclass(slots=True)
 class Withheld:
     path: tuple[str | int, ...]

@@ -123,7 +123,7 @@ async def resolve_child(
     state.withheld.extend(walk.withheld)  # respond
     for err_path, err in walk.agency_errors:
         state.extra_errors.append((err_path, err.message, dict(err.extensions)))
-    return child
+    return child  # Completed: the executor passes it through as it is
 
 
 async def _notify(

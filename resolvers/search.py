@@ -21,8 +21,8 @@ from gateway.fanout import CallContext
 from gateway.link import Demographics, Profile, extract_demographics
 from gateway.plan import flatten
 from gateway.policy import Walk, apply, collect
-from gateway.schema import ChildMatch, MatchGrade, PurposeEnum
-from gateway.types import Context, Decision, FieldClass, Purpose, Withheld
+from gateway.schema import ChildMatch, PurposeEnum
+from gateway.types import Completed, Context, Decision, FieldClass, Purpose, Withheld
 from resolvers.common import subject_of
 
 MAX_CANDIDATES = 10
@@ -79,7 +79,7 @@ async def resolve_search_children(
         nhs = health.nhs_number(record) if health.nhs_number else None
         if nhs:
             candidates.append((str(nhs), extract_demographics(health, record), record))
-    results: list[tuple[float, ChildMatch]] = []
+    results: list[tuple[str, Completed]] = []
     scored: list[tuple[float, str, Profile, Mapping[FieldClass, Decision]]] = []
     withheld: list[Withheld] = []
 
@@ -116,10 +116,9 @@ async def resolve_search_children(
     for index, (score, grade_value, profile, decisions) in enumerate(scored):
         walk = Walk(services.table, decisions=decisions, interned=services.policy.interned)
         profile.facts.match_grade = grade_value
-        match = apply(walk, ChildMatch, sel, profile, services.presence, (*info.path.as_list(), index))
-        match.match_grade = MatchGrade(grade_value)
-        match.score = round(score, 2)
-        results.append((score, match))
+        here = (*info.path.as_list(), index)
+        match = apply(walk, ChildMatch, sel, profile, services.presence, here, extra={"score": round(score, 2)})
+        results.append((profile.nhs_number, match))
         withheld.extend(walk.withheld)
     await services.audit.write(
         audit_event(
@@ -128,9 +127,9 @@ async def resolve_search_children(
             subject,
             purpose_value,
             **digests,
-            resultIds=[m.id for _, m in results],
+            resultIds=[nhs for nhs, _ in results],
             policyRevision=services.policy.engine.revision,
         )
     )
     state.withheld.extend(withheld)
-    return [m for _, m in results]
+    return [m for _, m in results]  # type: ignore[misc]  # Completed answers: the executor passes them through
