@@ -112,7 +112,13 @@ class AiohttpUpstream(UpstreamClient):
             ttl_dns_cache=300,
         )
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True, raise_for_status=False, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            auto_decompress=True,
+            raise_for_status=False,
+            skip_auto_headers=("User-Agent",),
+            # One session serves every practitioner: a cookie an agency sets for one request must never ride
+            # along on another's. (Not keeping a jar also saves filtering it on every call.)
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self._session
 
