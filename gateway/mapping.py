@@ -2,7 +2,7 @@
 
 A spec is one of::
 
-    "a.b.c"                                   a path (JMESPath; plain dotted paths take a fast route)
+    "a.b.c"                                   a path (JMESPath, compiled to Python closures)
     {const: "School"}                          a constant
     {path: "DateOfBirth", date: "%Y%m%d"}      a date in the agency's own format
     {path: "ShieldFlag", map: {Y: true, N: false}}   a lookup table (unknown values become null)
@@ -10,7 +10,9 @@ A spec is one of::
     {path: "AllocatedWorker", fields: {...}}   an object (null when the path is null)
     {each: "Consents", fields: {...}}          a list of objects
 
-Specs are compiled once, when the connector is loaded, into plain functions.
+Specs are compiled once, when the connector is loaded, into plain functions. JMESPath expressions
+become nested closures with the interpreter's exact semantics (:func:`compile_jmespath`): the tree
+interpreter re-dispatches on every node of every record, which was a third of the fan-out's CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jmespath
+from jmespath.visitor import Options, TreeInterpreter, _is_actual_number, _is_comparable
 
 from gateway.errors import ConfigError
 
@@ -50,7 +53,137 @@ def compile_path(expr: str) -> Extractor:
         compiled = jmespath.compile(expr)
     except jmespath.exceptions.ParseError as exc:
         raise ConfigError(f"bad path {expr!r}: {exc}") from exc
-    return compiled.search
+    return compile_jmespath(compiled.parsed)
+
+
+_INTERPRETER = TreeInterpreter(Options())
+
+
+def _false(value: Any) -> bool:
+    """JMESPath's falsiness: empty string, list or object, null and false (0 is true)."""
+    return value == "" or value == [] or value == {} or value is None or value is False
+
+
+def compile_jmespath(node: dict[str, Any]) -> Extractor:
+    """A parsed JMESPath expression as a Python closure that gives what ``jmespath.search`` gives.
+
+    Every node type the interpreter knows is either compiled here or (functions, expression
+    references) handed to the interpreter for that subtree, so no expression changes meaning.
+    """
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "field":
+        key = node["value"]
+        return lambda v: v.get(key) if isinstance(v, dict) else None
+    if kind in ("subexpression", "index_expression", "pipe"):
+        steps = [compile_jmespath(c) for c in children]
+
+        def chain(v: Any) -> Any:
+            for step in steps:
+                v = step(v)
+            return v
+
+        return chain
+    if kind in ("identity", "current"):
+        return lambda v: v
+    if kind == "literal":
+        literal = node["value"]
+        return lambda v: literal
+    if kind == "index":
+        at = node["value"]
+
+        def index(v: Any) -> Any:
+            if not isinstance(v, list):
+                return None
+            try:
+                return v[at]
+            except IndexError:
+                return None
+
+        return index
+    if kind == "slice":
+        cut = slice(*children)
+        return lambda v: v[cut] if isinstance(v, list) else None
+    if kind == "comparator":
+        return _comparator(node["value"], compile_jmespath(children[0]), compile_jmespath(children[1]))
+    if kind in ("projection", "filter_projection", "value_projection"):
+        return _projection(kind, [compile_jmespath(c) for c in children])
+    if kind == "flatten":
+        base = compile_jmespath(children[0])
+
+        def flatten(v: Any) -> Any:
+            items = base(v)
+            if not isinstance(items, list):
+                return None
+            merged: list[Any] = []
+            for item in items:
+                if isinstance(item, list):
+                    merged.extend(item)
+                else:
+                    merged.append(item)
+            return merged
+
+        return flatten
+    if kind == "multi_select_list":
+        parts = [compile_jmespath(c) for c in children]
+        return lambda v: None if v is None else [part(v) for part in parts]
+    if kind == "multi_select_dict":
+        pairs = [(c["value"], compile_jmespath(c["children"][0])) for c in children]
+        return lambda v: None if v is None else {name: part(v) for name, part in pairs}
+    if kind in ("or_expression", "and_expression"):
+        left, right = compile_jmespath(children[0]), compile_jmespath(children[1])
+        if kind == "or_expression":
+            return lambda v: right(v) if _false(m := left(v)) else m
+        return lambda v: m if _false(m := left(v)) else right(v)
+    if kind == "not_expression":
+        inner = compile_jmespath(children[0])
+
+        def negate(v: Any) -> Any:
+            result = inner(v)
+            if _is_actual_number(result) and result == 0:
+                return False  # !0 is false: 0 is not falsy in JMESPath
+            return not result
+
+        return negate
+    return lambda v: _INTERPRETER.visit(node, v)  # functions and expression references
+
+
+def _comparator(op: str, left: Extractor, right: Extractor) -> Extractor:
+    compare = TreeInterpreter.COMPARATOR_FUNC[op]
+    if op in TreeInterpreter._EQUALITY_OPS:
+        return lambda v: compare(left(v), right(v))
+
+    def ordered(v: Any) -> Any:  # ordering is only defined for numbers and strings
+        a, b = left(v), right(v)
+        if not (_is_comparable(a) and _is_comparable(b)):
+            return None
+        return compare(a, b)
+
+    return ordered
+
+
+def _projection(kind: str, parts: list[Extractor]) -> Extractor:
+    base, each = parts[0], parts[1]
+    keep = parts[2] if kind == "filter_projection" else None
+
+    def project(v: Any) -> Any:
+        items = base(v)
+        if kind == "value_projection":
+            if not isinstance(items, dict):
+                return None
+            items = list(items.values())
+        elif not isinstance(items, list):
+            return None
+        collected = []
+        for item in items:
+            if keep is not None and _false(keep(item)):
+                continue
+            current = each(item)
+            if current is not None:
+                collected.append(current)
+        return collected
+
+    return project
 
 
 def compile_spec(spec: Any, where: str) -> Extractor:
@@ -90,7 +223,7 @@ def compile_spec(spec: Any, where: str) -> Extractor:
     steps: list[Callable[[Any], Any]] = []
     if "date" in spec:
         fmt = spec["date"]
-        steps.append(lambda v: dt.datetime.strptime(v, fmt).date())
+        steps.append(_iso_date if fmt == "%Y-%m-%d" else lambda v: dt.datetime.strptime(v, fmt).date())
     if "map" in spec:
         table = {str(k): v for k, v in spec["map"].items()}
         steps.append(lambda v: table.get(str(v)))
@@ -115,6 +248,16 @@ def compile_spec(spec: Any, where: str) -> Extractor:
         return value
 
     return convert
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> dt.date:
+    """``%Y-%m-%d`` as strptime reads it; the common, zero-padded form without strptime's cost."""
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return dt.date.fromisoformat(value)
+    return dt.datetime.strptime(value, "%Y-%m-%d").date()
 
 
 def _compile_fields(fields: Any, where: str) -> Extractor:
