@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
+from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 
 from gateway.errors import AgencyTimeout, AgencyUnavailable
 from gateway.metrics import CIRCUIT_STATES, Metrics
@@ -91,6 +92,7 @@ class Guard:
         self.reset_s = reset_s
         self._slots = asyncio.Semaphore(max_in_flight)
         self._breakers = breakers
+        self._breaker: AsyncCircuitBreaker | None = None
         self._probing = False
         self._latency = {o: metrics.agency_seconds.labels(agency, o) for o in ("ok", "failed")}
         self._retried = metrics.agency_retries.labels(agency)
@@ -99,8 +101,14 @@ class Guard:
 
     async def state(self) -> str:
         """closed, half-opened or opened."""
-        breaker = await self._breakers.get_breaker(self.agency, self.threshold, self.reset_s)
+        breaker = self._breaker or await self._first_breaker()
         return breaker.context.state
+
+    async def _first_breaker(self) -> AsyncCircuitBreaker:
+        # The factory's store is in memory (per worker), so the breaker and its state are one object for
+        # the guard's life: fetched once, rather than looked up and wrapped anew on every call.
+        self._breaker = await self._breakers.get_breaker(self.agency, self.threshold, self.reset_s)
+        return self._breaker
 
     async def call(self, attempt: Callable[[float], Awaitable[T]], deadline: float) -> T:
         """``attempt(timeout)`` under this guard; ``deadline`` is a ``loop.time()`` value.
@@ -138,7 +146,7 @@ class Guard:
         else:
             await self._slots.acquire()  # a slot is free: taken at once
         try:
-            breaker = await self._breakers.get_breaker(self.agency, self.threshold, self.reset_s)
+            breaker = self._breaker or await self._first_breaker()
             context = breaker.context
             probe = context.state != "closed"  # half-open, or open with its reset time passed: this is the probe
             if probe:

@@ -1,0 +1,35 @@
+"""How the fan-out writes an agency's URL: every value percent-encoded, so a name is never read as syntax."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.fanout import _fill, _query_template
+
+PARAMS = (("family", "{family}"), ("birthdate", "{dob:%Y-%m-%d}"), ("q name", "eq:{given}"))
+
+
+@given(family=st.text(min_size=1), given_name=st.text(min_size=1), dob=st.dates())
+def test_query_values_reach_the_agency_exactly_as_given(family: str, given_name: str, dob: dt.date) -> None:
+    values = {"family": family, "given": given_name, "dob": dob}
+    query = _fill(_query_template(PARAMS), values)
+    assert parse_qsl(query, keep_blank_values=True) == [
+        ("family", family),
+        ("birthdate", dob.strftime("%Y-%m-%d")),
+        ("q name", f"eq:{given_name}"),
+    ]
+    # the same bytes urllib's own encoder writes
+    expected = {"family": family, "birthdate": dob.strftime("%Y-%m-%d"), "q name": f"eq:{given_name}"}
+    assert query == urlencode(expected, quote_via=quote)
+
+
+@given(key=st.text(min_size=1))
+def test_a_path_value_stays_one_path_segment(key: str) -> None:
+    path = _fill("/v1/pupils/{key}", {"key": key})
+    segments = urlsplit("http://agency" + path).path.split("/")
+    assert segments[:3] == ["", "v1", "pupils"] and len(segments) == 4
+    assert unquote(segments[3]) == key
