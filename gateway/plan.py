@@ -45,6 +45,9 @@ class Sel:
     name: str
     key: str
     children: list[Sel] = field(default_factory=list)
+    # The policy stage's per-(type, agency, label) view of the children, made on first use (see
+    # ``policy._children``); it lives as long as the selection, which is cached per document.
+    plans: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _skipped(directives: Mapping[str, Mapping[str, Any]]) -> bool:

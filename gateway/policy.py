@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from gateway.engines import PolicyBundle, PolicyEngine
 from gateway.errors import AgencyBadResponse, ConfigError, PolicyUnavailable
 from gateway.labels import FieldInfo, FieldTable, type_name
@@ -73,6 +75,9 @@ class Policy:
         )
         self.last_error: str | None = None
         self._named: frozenset[str] = frozenset()
+        self._shapes: LRUCache[frozenset[FieldClass], tuple[dict[FieldClass, FieldClass], tuple[FieldClass, ...]]] = (
+            LRUCache(maxsize=cache_size)
+        )
         self.interned: dict[tuple[str, str, Label | None], FieldClass] = {}  # for Walk.interned
 
     async def load(self) -> str:
@@ -87,6 +92,7 @@ class Policy:
             log.error("policy not loaded; previous revision stays in force", extra={"reason": str(exc)})
             raise
         self._cache.clear()
+        self._shapes.clear()
         self._named = bundle.named_fields
         self.last_error = None
         log.info("policy loaded", extra={"revision": bundle.revision})
@@ -133,12 +139,7 @@ class Policy:
         classes: set[FieldClass],
     ) -> Outcome:
         revision = self.engine.revision
-        named = self._named
-        # Fields the policy does not name are decided by label and agency alone: one class for all of them.
-        by_class: dict[FieldClass, FieldClass] = {
-            c: c if c.coordinate in named else FieldClass(c.label, c.agency, ANY_FIELD) for c in classes
-        }
-        ordered = tuple(sorted(set(by_class.values()), key=lambda c: (c.label, c.agency, c.coordinate)))
+        by_class, ordered = self._shape(classes)
         child_key = (
             facts.shielded,
             _frozen(facts.consents),
@@ -180,6 +181,23 @@ class Policy:
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return outcome
+
+
+    def _shape(self, classes: set[FieldClass]) -> tuple[dict[FieldClass, FieldClass], tuple[FieldClass, ...]]:
+        """Each class as the engine is asked about it, and the distinct ones in order.
+
+        Fields the policy does not name are decided by label and agency alone: one class for all of them.
+        The same few sets of classes come back request after request, so the answer is remembered (it
+        depends only on the set and on which fields the loaded policy names; a reload forgets it).
+        """
+        frozen = frozenset(classes)
+        shape = self._shapes.get(frozen)
+        if shape is None:
+            named = self._named
+            by_class = {c: c if c.coordinate in named else FieldClass(c.label, c.agency, ANY_FIELD) for c in frozen}
+            ordered = tuple(sorted(set(by_class.values()), key=lambda c: (c.label, c.agency, c.coordinate)))
+            shape = self._shapes[frozen] = (by_class, ordered)
+        return shape
 
 
 def _parse(raw: Any, ordered: tuple[FieldClass, ...]) -> tuple[dict[FieldClass, Decision], list[dict[str, Any]], bool]:
@@ -499,7 +517,6 @@ def _object(
     build: bool,
     path: tuple[str | int, ...],
 ) -> Any:
-    fields = walk.table[cls]
     if not isinstance(value, Mapping):
         if build:
             walk.agency_errors.append(
@@ -507,21 +524,23 @@ def _object(
             )
             raise _Null
         return None
+    children = _children(walk, cls, sel, agency, override)
+    if not build:
+        for child, info, fc in children:
+            if fc is not None:
+                walk.classes.add(fc)
+                inner = value.get(child.name)
+                if inner is not None and info.target is not None:
+                    _descend(walk, info, child, inner, agency, override, build=False, path=path)
+        return None
     out: dict[str, Any] = {}
-    for child in sel.children:
-        info = fields.get(child.name)
-        if info is None:
-            if build and child.name == "__typename":
+    for child, info, fc in children:
+        if fc is None:
+            if child.name == "__typename":
                 out[child.key] = type_name(cls)
             continue
         here = (*path, child.key)
-        fc = _class(walk, info, agency, override)
         inner = value.get(child.name)
-        if not build:
-            walk.classes.add(fc)
-            if inner is not None:
-                _descend(walk, info, child, inner, agency, override, build=False, path=here)
-            continue
         decision = _decision(walk, fc)
         if decision.action == "deny":
             walk.withheld.append(Withheld(here, decision.reason))
@@ -529,6 +548,23 @@ def _object(
             continue
         out[child.key] = _complete(walk, info, child, inner, agency, override, here, decision)
     return out if build else None
+
+
+def _children(
+    walk: Walk, cls: type, sel: Sel, agency: str, override: Label | None
+) -> tuple[tuple[Sel, FieldInfo, FieldClass | None], ...]:
+    """Each selected child of ``sel`` on ``cls`` with its field and class (None: ``__typename``),
+    worked out once per selection, type, agency and label rather than for every object of every request."""
+    key = (cls, agency, override)
+    children = sel.plans.get(key)
+    if children is None:
+        fields = walk.table[cls]
+        children = sel.plans[key] = tuple(
+            (child, info, _class(walk, info, agency, override) if info is not None else None)
+            for child in sel.children
+            if (info := fields.get(child.name)) is not None or child.name == "__typename"
+        )
+    return children  # type: ignore[no-any-return]
 
 
 def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bool, path: tuple[str | int, ...]) -> Any:
@@ -636,4 +672,4 @@ def _conflicts(
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
-    return ".".join(str(p) for p in path)
+    return ".".join(map(str, path))
