@@ -1,7 +1,7 @@
 """The policy stage's added latency per full child profile, cold (engine evaluation) and warm (cached).
 
 The stage is what a request pays between linking and responding: collect the field classes,
-decide (one engine evaluation, or a cache hit), and build the typed objects with decisions applied.
+decide (one engine evaluation, or a cache hit), and build the answer with decisions applied.
 The profile is fetched once over real HTTP from the mock agencies (in this process, on loopback);
 then the stage alone is timed, many times.
 
@@ -100,7 +100,7 @@ async def measure(engine: PolicyEngine, iterations: int, base_port: int, pop: Po
             return ALLOW
 
     async def baseline() -> float:
-        """The same objects built with no policy at all: what any gateway pays to answer."""
+        """The same answer built with no policy at all: what any gateway pays to answer."""
         started = time.perf_counter_ns()
         walk = Walk(services.table, decisions=AllowAll(), interned=services.policy.interned)
         apply(walk, Child, plan.selection, profile, services.presence, ("child",))
@@ -196,7 +196,7 @@ def main() -> None:
             )
         ]
         print(f"{r['engine']:<16}" + "".join(f"{c:>10}" for c in cells))
-    print("no-policy: the same objects built without policy; +cold/+warm: what the policy stage adds (medians)")
+    print("no-policy: the same answer built without policy; +cold/+warm: what the policy stage adds (medians)")
     print("targets: added warm < 0.2 ms, added cold < 10 ms")
     RESULTS.mkdir(exist_ok=True)
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
