@@ -5,6 +5,7 @@ errors at their paths; every error carries a stable ``extensions.code``.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from typing import Any
 
@@ -54,7 +55,7 @@ class GatewayView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         services = request.app.state.services
-        state = RequestState(request_id=request.headers.get("x-request-id") or uuid.uuid4().hex, subject=None)
+        state = RequestState(request_id=_request_id(request.headers.get("x-request-id")), subject=None)
         try:
             state.subject = services.authenticator.authenticate(request.headers.get("authorization"))
         except AuthError as exc:
@@ -101,6 +102,20 @@ class GatewayView(GraphQL[Context, None]):
         if errors:
             out["errors"] = errors
         return out
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _request_id(given: str | None) -> str:
+    """The caller's ``X-Request-Id`` if it is a plain correlation id, else a fresh one.
+
+    It is forwarded to every agency and written to the audit trail, so an arbitrary value (kilobytes,
+    or characters an agency's log might take for syntax) is replaced rather than passed on.
+    """
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
 
 
 def _document_id_to_extensions(data: Any) -> Any:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import httpx
 import pytest
 
+from gateway.personas import dev_token
 from tests.e2e.conftest import Stack
 
 FULL = Path(__file__).with_name("full_profile.graphql").read_text()
@@ -178,3 +181,24 @@ def test_server_timing_gives_the_agencies_part_and_the_gateways_total(stack: Sta
     # no child asked about, no agency called: no timing to give
     r = httpx.post(stack.gateway + "/graphql", json={"query": "{ __typename }"}, timeout=10)
     assert "server-timing" not in r.headers
+
+
+def test_a_callers_request_id_is_kept_only_if_it_is_a_plain_correlation_id(stack: Stack) -> None:
+    child = next(c for c in stack.pop.of_kind("ordinary") if c.upn)
+    query = "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { id } }"
+    for given, kept in (("corr-42.a:b_C", True), ("x" * 300, False), ("a b;c", False)):
+        stack.clear_calls()
+        r = httpx.post(
+            stack.gateway + "/graphql",
+            json={"query": query, "variables": {"id": child.nhs_number}},
+            headers={"Authorization": f"Bearer {dev_token('social-worker', mfa=True)}", "X-Request-Id": given},
+            timeout=30,
+        )
+        assert r.status_code == 200 and r.json()["data"]["child"]["id"] == child.nhs_number
+        forwarded = {c["requestId"] for c in stack.calls("health")}
+        assert len(forwarded) == 1
+        (sent,) = forwarded
+        assert (sent == given) is kept
+        assert kept or re.fullmatch(r"[0-9a-f]{32}", sent)  # replaced by a fresh id
+        last = [line for line in stack.audit.read_text().splitlines() if sent in line]
+        assert last, "the audit record carries the id the agencies saw"
