@@ -439,7 +439,8 @@ def _leaf(walk: Walk, info: FieldInfo, value: Any, agency: str, path: tuple[str 
     except Exception:  # any serialiser's refusal (GraphQLError, TypeError, AttributeError...): bad data
         _misfit(walk, info, agency, path)
         return None
-    if info.item_non_null and None in items:
+    if info.item_non_null and None in items:  # a null item in a list of non-null ones nulls the list
+        _misfit(walk, info, agency, path)
         return None
     return items
 

@@ -116,3 +116,16 @@ def test_a_value_of_the_wrong_type_is_null_with_the_agency_named(table: FieldTab
     errors = {path: err for path, err in walk.agency_errors}
     assert set(errors) == {("child", "gender"), ("child", "dateOfBirth")}
     assert all(e.code == "AGENCY_BAD_RESPONSE" and e.extensions["agency"] == "health" for e in errors.values())
+
+
+def test_a_null_item_in_a_list_of_non_null_strings_nulls_the_list_and_says_so(table: FieldTable) -> None:
+    p = profile()
+    p.warnings.extend(["first", None])  # type: ignore[list-item]
+    walk = Walk(table)
+    selection = (Sel("id", "id"), Sel("warnings", "warnings"))
+    collect(walk, Child, selection, p, {})
+    walk.decisions = Decisions()
+    data = apply(walk, Child, selection, p, {}, PATH).data
+    # warnings is [String!]!: the null item nulls the list, which may not be null, so the child is null
+    assert data is None
+    assert [path for path, _ in walk.agency_errors] == [("child", "warnings")]
