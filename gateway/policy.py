@@ -75,8 +75,9 @@ class Policy:
         )
         self.last_error: str | None = None
         self._named: frozenset[str] = frozenset()
+        # A few kilobytes each (a set of ~70 classes); the distinct sets in use are far fewer than this.
         self._shapes: LRUCache[frozenset[FieldClass], tuple[dict[FieldClass, FieldClass], tuple[FieldClass, ...]]] = (
-            LRUCache(maxsize=cache_size)
+            LRUCache(maxsize=512)
         )
         self.interned: dict[tuple[str, str, Label | None], FieldClass] = {}  # for Walk.interned
 
