@@ -216,8 +216,9 @@ class _ValidationByText(SchemaExtension):
 
 
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Factories, as Strawberry intends: a fresh extension per request; the parse and validation caches
-    themselves live in Strawberry at module level, keyed by size, so they are shared across requests.
+    """Factories, as Strawberry intends: a fresh extension per request. The parse cache lives in
+    Strawberry at module level, keyed by size; the validation cache is made here, once per schema; both
+    are shared across requests.
 
     Every validation rule class is made once, here: Strawberry's depth and alias limiters build a new
     rule class per instance, and the validation cache is keyed by the rule classes, so per-request

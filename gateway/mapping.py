@@ -28,27 +28,10 @@ from jmespath.visitor import Options, TreeInterpreter, _is_actual_number, _is_co
 from gateway.errors import ConfigError
 
 Extractor = Callable[[Any], Any]
-_SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _CASTS: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def compile_path(expr: str) -> Extractor:
-    if expr == "@":
-        return lambda record: record
-    if _SIMPLE.match(expr):
-        keys = expr.split(".")
-        if len(keys) == 1:
-            key = keys[0]
-            return lambda record: record.get(key) if isinstance(record, dict) else None
-
-        def dotted(record: Any) -> Any:
-            for key in keys:
-                if not isinstance(record, dict):
-                    return None
-                record = record.get(key)
-            return record
-
-        return dotted
     try:
         compiled = jmespath.compile(expr)
     except jmespath.exceptions.ParseError as exc:

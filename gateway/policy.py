@@ -421,11 +421,10 @@ def _complete(
     return out
 
 
-def _misfit(walk: Walk, info: FieldInfo, agency: str, path: tuple[str | int, ...]) -> None:
-    """An agency's value does not fit the schema's type: reported where it would have been, as null."""
-    walk.agency_errors.append(
-        (path, AgencyBadResponse(agency, f"{agency} sent a value that does not fit {info.coordinate}"))
-    )
+def _misfit(walk: Walk, what: str, agency: str, path: tuple[str | int, ...]) -> None:
+    """An agency's value does not fit the schema's ``what`` (a field or a type): reported where it would
+    have been, as null."""
+    walk.agency_errors.append((path, AgencyBadResponse(agency, f"{agency} sent a value that does not fit {what}")))
 
 
 def _leaf(walk: Walk, info: FieldInfo, value: Any, agency: str, path: tuple[str | int, ...]) -> Any:
@@ -436,13 +435,11 @@ def _leaf(walk: Walk, info: FieldInfo, value: Any, agency: str, path: tuple[str 
             return serialize(value)
         if not isinstance(value, list):
             raise TypeError("not a list")
-        items = [None if v is None else serialize(v) for v in value]
+        items = _items(info, (None if v is None else serialize(v) for v in value))
     except Exception:  # any serialiser's refusal (GraphQLError, TypeError, AttributeError...): bad data
-        _misfit(walk, info, agency, path)
-        return None
-    if info.item_non_null and None in items:  # a null item in a list of non-null ones nulls the list
-        _misfit(walk, info, agency, path)
-        return None
+        items = None
+    if items is None:  # refused, or a null item in a list of non-null ones (which nulls the list)
+        _misfit(walk, info.coordinate, agency, path)
     return items
 
 
@@ -476,7 +473,7 @@ def _descend(
         return None
     if info.is_list:
         if not isinstance(value, list):
-            _misfit(walk, info, agency, path)
+            _misfit(walk, info.coordinate, agency, path)
             return None
         return _items(
             info, (_object_or_null(walk, info, sel, item, agency, override, (*path, i)) for i, item in enumerate(value))
@@ -521,9 +518,7 @@ def _object(
 ) -> Any:
     if not isinstance(value, dict):  # (an ABC check costs several times more, on every object)
         if build:
-            walk.agency_errors.append(
-                (path, AgencyBadResponse(agency, f"{agency} sent a value that does not fit {type_name(cls)}"))
-            )
+            _misfit(walk, type_name(cls), agency, path)
             raise _Null
         return None
     children = _children(walk, cls, sel, agency, override)

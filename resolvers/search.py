@@ -19,7 +19,7 @@ from gateway.audit import audit_event
 from gateway.errors import BadRequest, RateLimited
 from gateway.fanout import CallContext
 from gateway.link import Demographics, Profile, extract_demographics
-from gateway.plan import flatten
+from gateway.plan import selection_of
 from gateway.policy import Walk, apply, collect
 from gateway.schema import ChildMatch, PurposeEnum
 from gateway.types import Completed, Context, Decision, FieldClass, Purpose, Withheld
@@ -82,6 +82,7 @@ async def resolve_search_children(
     results: list[tuple[str, Completed]] = []
     scored: list[tuple[float, str, Profile, Mapping[FieldClass, Decision]]] = []
     withheld: list[Withheld] = []
+    sel = tuple(selection_of(info))  # once per document: every candidate is walked over the same selection
 
     async def one(nhs: str, found: Demographics) -> None:
         answers = await services.fanout.run(frozenset({"health", "social-care"}), nhs, call, deadline)
@@ -101,7 +102,6 @@ async def resolve_search_children(
         score = round(score, 2)
         grade_value = "certain" if score >= 0.9 else "probable" if score >= 0.7 else "possible"
         walk = Walk(services.table, interned=services.policy.interned)
-        sel = tuple(flatten(info.selected_fields[0].selections))
         collect(walk, ChildMatch, sel, profile, services.presence)
         outcome = await services.policy.decide(subject, purpose_value, False, facts, walk.classes)
         if outcome.decisions.get(FieldClass("identity", "health", "ChildMatch.id"), None) is None or (
@@ -112,7 +112,6 @@ async def resolve_search_children(
 
     await asyncio.gather(*(one(n, d) for n, d, _ in candidates[:MAX_CANDIDATES]))
     scored.sort(key=lambda r: (-r[0], r[2].nhs_number))
-    sel = tuple(flatten(info.selected_fields[0].selections))
     for index, (score, grade_value, profile, decisions) in enumerate(scored):
         walk = Walk(services.table, decisions=decisions, interned=services.policy.interned)
         profile.facts.match_grade = grade_value

@@ -72,7 +72,7 @@ def connector_paths() -> list[str]:
 
     for file in (ROOT / "connectors").glob("*.yaml"):
         walk(yaml.safe_load(file.read_text()))
-    return sorted(p for p in found if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", p))  # dotted ones take a plain route
+    return sorted(p for p in found if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", p))  # dotted: see "a.b.c"
 
 
 _NOT_PATHS = {  # connector keys whose values are settings or data, not paths
