@@ -637,7 +637,6 @@ def _conflicts(
         for child in sel.children
         if (cinfo := conflict_fields.get(child.name)) is not None
     }
-    value_fields = {c.key: c.name for c in next((c.children for c in sel.children if c.name == "values"), [])}
 
     def one(i: int, item: dict[str, Any]) -> Any:
         here = (*path, i)
@@ -657,10 +656,10 @@ def _conflicts(
             if child.name == "field":
                 completed[child.key] = item["field"]
             else:
-                completed[child.key] = [
+                completed[child.key] = [  # each alias of `values` with its own sub-selection
                     {
-                        key: (type_name(values_info.target) if name == "__typename" else v.get(name))
-                        for key, name in value_fields.items()
+                        c.key: (type_name(values_info.target) if c.name == "__typename" else v.get(c.name))
+                        for c in child.children
                     }
                     for v in item["values"]
                 ]

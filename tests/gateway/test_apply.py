@@ -129,3 +129,27 @@ def test_a_null_item_in_a_list_of_non_null_strings_nulls_the_list_and_says_so(ta
     # warnings is [String!]!: the null item nulls the list, which may not be null, so the child is null
     assert data is None
     assert [path for path, _ in walk.agency_errors] == [("child", "warnings")]
+
+
+def test_each_alias_of_conflict_values_gets_its_own_selection(table: FieldTable) -> None:
+    p = profile()
+    p.conflicts.append(("dateOfBirth", [("health", "2015-03-04"), ("police", "2015-04-03")]))
+    values = [
+        Sel("values", "who", [Sel("agency", "agency")]),
+        Sel("values", "what", [Sel("value", "v"), Sel("__typename", "t")]),
+    ]
+    selection = (Sel("conflicts", "conflicts", [Sel("field", "field"), *values]),)
+    presence = {"health": Label.IDENTITY, "police": Label.RESTRICTED}
+    walk = Walk(table)
+    collect(walk, Child, selection, p, presence)
+    walk.decisions = Decisions()
+    data = apply(walk, Child, selection, p, presence, PATH).data
+    assert data == {
+        "conflicts": [
+            {
+                "field": "dateOfBirth",
+                "who": [{"agency": "health"}, {"agency": "police"}],
+                "what": [{"v": "2015-03-04", "t": "ConflictValue"}, {"v": "2015-04-03", "t": "ConflictValue"}],
+            }
+        ]
+    }
