@@ -198,6 +198,27 @@ async def test_fields_the_policy_names_are_decided_by_name_the_rest_by_label_and
     assert outcome.decisions[given].reason == "IDENTITY" and outcome.decisions[NAME].reason == "IDENTITY"
 
 
+async def test_a_reload_that_starts_naming_a_field_decides_it_by_name_at_once(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    rego = root / "wardgate/access/access.rego"
+    policy = Policy(EmbeddedEngine(), root=root)
+    await policy.load()
+    deceased = FieldClass("identity", "health", "Child.deceased")
+    before = await policy.decide(GP, "routine-care", False, ChildFacts(), {deceased, NAME})
+    assert before.decisions[deceased].reason == "IDENTITY"
+    rego.write_text(
+        rego.read_text().replace(
+            'field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {',
+            'field_decision(c) := deny("NOT_NEED_TO_KNOW") if {\n\tc.field == "Child.deceased"\n'
+            '} else := deny("PURPOSE_NOT_PERMITTED") if {',
+        )
+    )
+    await policy.load()
+    after = await policy.decide(GP, "routine-care", False, ChildFacts(), {deceased, NAME})
+    assert after.decisions[deceased].reason == "NOT_NEED_TO_KNOW"
+    assert after.decisions[NAME].reason == "IDENTITY"
+
+
 async def test_a_policy_may_not_pick_fields_by_pattern(tmp_path: Path) -> None:
     root = copy_policies(tmp_path)
     rego = root / "wardgate/access/access.rego"
