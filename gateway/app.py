@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -183,6 +184,10 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
         if settings.policy_watch:
             services.background.append(asyncio.create_task(services.policy.watch()))
         log.info("gateway ready", extra={"agencies": sorted(services.connectors)})
+        # Everything built so far (schema, connectors, policy, caches) lives as long as the worker: move it out of
+        # the cyclic collector's generations, so its passes walk only what requests allocate (measured here:
+        # ~50 -> ~14 us of collection per child profile).
+        gc.freeze()
         try:
             yield
         finally:
