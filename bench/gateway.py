@@ -1,8 +1,8 @@
 """Overhead and cost of the whole gateway: the real gateway and the real mock agencies, over loopback,
 loaded by wrk. Everything in the request path is on (JWT check, limits, policy, audit, metrics, logs).
 
-    python -m bench.gateway                       # latency 20 and 100 ms: c=1,16,64; zero latency: CPU
-    python -m bench.gateway --seconds 20 --latency-ms 40
+    python -m bench.gateway                       # 20 ms, 100 ms, 50-150 ms: c=1,16,64; zero latency: CPU
+    python -m bench.gateway --seconds 20 --latency-ms 40,30-90
 
 1. Overhead: every agency answers after a fixed ``--latency-ms``. A full profile waits for its slowest
    agency chain (health, then the name-and-DOB searches it enables, then cross-references: one to three
@@ -12,6 +12,9 @@ loaded by wrk. Everything in the request path is on (JWT check, limits, policy, 
    p50 and p99 (percentile of latency minus the same percentile of the agencies' part), per
    concurrency; the in-gateway figure (gateway total minus agencies, per response) is reported too.
    The difference between the two is time spent queued before the gateway reads the request.
+   A series written ``A-B`` gives every call a latency drawn uniformly from A to B ms instead. With a
+   fixed latency the closed loop keeps wrk's connections in step (all answers of a round arrive
+   together and queue behind each other); the drawn latency shows the same load without that.
 2. Cost: agencies at zero latency, concurrency 16: gateway CPU seconds (utime + stime from
    /proc/PID/stat) over requests completed, and requests/s of the one worker; the median of
    ``--cost-runs`` runs (the machine is shared and noisy), with every run's figure kept.
@@ -190,7 +193,8 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, Any
 
 
 class Stack:
-    """Mocks on core 1 and one gateway worker on core 0, with every agency at ``latency_ms``.
+    """Mocks on core 1 and one gateway worker on core 0, with every agency at ``latency_ms`` (a pair:
+    each call's latency drawn uniformly between the two).
 
     ``children`` sizes the mock population; ``connectors`` replaces the connector directory;
     ``overrides`` points agencies at other URLs (extra mock agencies); ``env`` adds gateway settings.
@@ -198,7 +202,7 @@ class Stack:
 
     def __init__(
         self,
-        latency_ms: float,
+        latency_ms: float | tuple[float, float],
         workdir: Path,
         workers: int = 1,
         *,
@@ -209,8 +213,13 @@ class Stack:
     ):
         self.workdir = workdir
         base = free_port_block(10)
+        if isinstance(latency_ms, tuple):
+            low, high = latency_ms
+            spec: dict[str, Any] = {"latency": {"kind": "uniform", "min_ms": low, "max_ms": high}}
+            latency_ms = (low + high) / 2
+        else:
+            spec = {"latency": {"kind": "fixed", "ms": latency_ms}} if latency_ms else {}
         faults = workdir / f"faults-{latency_ms}.json"
-        spec = {"latency": {"kind": "fixed", "ms": latency_ms}} if latency_ms else {}
         faults.write_text(json.dumps({a: spec for a in urls("127.0.0.1", base)}))
         mocks_argv = [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(children), "--seed", str(SEED)]
         mocks_argv += ["--base-port", str(base), "--faults", str(faults)]
@@ -267,10 +276,32 @@ def check(url: str, body: bytes, token: str) -> None:
     assert not bad, bad
 
 
+def latencies(text: str) -> list[tuple[str, float | tuple[float, float]]]:
+    """``20,100,50-150`` -> series: a fixed latency, or a range each call's latency is drawn from."""
+    series: list[tuple[str, float | tuple[float, float]]] = []
+    for item in text.split(","):
+        low, sep, high = item.strip().partition("-")
+        try:
+            value: float | tuple[float, float] = (float(low), float(high)) if sep else float(low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: a latency is milliseconds (40) or a range (30-90)") from None
+        if isinstance(value, tuple) and not 0 <= value[0] <= value[1]:
+            raise argparse.ArgumentTypeError(f"{item!r}: a range runs from a lower to a higher latency")
+        if isinstance(value, float) and value < 0:
+            raise argparse.ArgumentTypeError(f"{item!r}: a latency cannot be negative")
+        series.append((f"{value[0]:g}-{value[1]:g}" if isinstance(value, tuple) else f"{value:g}", value))
+    return series
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--latency-ms", default="20,100", help="each agency's fixed latency; one overhead series each")
+    ap.add_argument(
+        "--latency-ms",
+        type=latencies,
+        default="20,100,50-150",
+        help="each agency's fixed latency, or A-B for one drawn uniformly per call; one overhead series each",
+    )
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--cost-runs", type=int, default=3, help="zero-latency runs; their median is reported")
     ap.add_argument("--out", type=Path, default=RESULTS / "gateway.json")
@@ -288,7 +319,7 @@ def main() -> None:
         "overhead": {},
     }
 
-    for latency in [float(x) for x in args.latency_ms.split(",")]:
+    for name, latency in args.latency_ms:
         stack = Stack(latency, workdir)
         try:
             check(stack.url, requests[0], token)
@@ -300,12 +331,12 @@ def main() -> None:
                 r["overhead_p99_ms"] = round(r["p99_ms"] - r["agencies_p99_ms"], 2)
                 overhead[f"c{c}"] = r
                 print(
-                    f"latency {latency:g} ms, c={c:>3}: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms"
+                    f"latency {name} ms, c={c:>3}: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms"
                     f"  p99 {r['p99_ms']:.2f} ms  overhead p50 {r['overhead_p50_ms']:.2f} ms"
                     f"  p99 {r['overhead_p99_ms']:.2f} ms  (in gateway {r['in_gateway_p50_ms']:.2f} /"
                     f" {r['in_gateway_p99_ms']:.2f} ms)  failed {r['failed']}"
                 )
-            results["overhead"][f"{latency:g}ms"] = {"agency_latency_ms": latency, **overhead}
+            results["overhead"][f"{name}ms"] = {"agency_latency_ms": latency, **overhead}
         finally:
             stack.close()
 
