@@ -287,8 +287,6 @@ def latencies(text: str) -> list[tuple[str, float | tuple[float, float]]]:
             raise argparse.ArgumentTypeError(f"{item!r}: a latency is milliseconds (40) or a range (30-90)") from None
         if isinstance(value, tuple) and not 0 <= value[0] <= value[1]:
             raise argparse.ArgumentTypeError(f"{item!r}: a range runs from a lower to a higher latency")
-        if isinstance(value, float) and value < 0:
-            raise argparse.ArgumentTypeError(f"{item!r}: a latency cannot be negative")
         series.append((f"{value[0]:g}-{value[1]:g}" if isinstance(value, tuple) else f"{value:g}", value))
     return series
 
