@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +68,8 @@ class Policy:
         self.engine = engine
         self.metrics = metrics
         self.root = root
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[Any, ...], tuple[dict[FieldClass, Decision], list[dict[str, Any]]]] = (
-            OrderedDict()
+        self._cache: LRUCache[tuple[Any, ...], tuple[dict[FieldClass, Decision], list[dict[str, Any]]]] = LRUCache(
+            maxsize=cache_size
         )
         self.last_error: str | None = None
         self._named: frozenset[str] = frozenset()
@@ -151,7 +149,6 @@ class Policy:
         key = (subject.role, subject.agency, subject.mfa, purpose, break_glass, child_key, ordered, revision)
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             return Outcome({c: hit[0][n] for c, n in by_class.items()}, hit[1], revision, True)
         policy_input = {
             "subject": {"role": key[0], "agency": key[1], "mfa": key[2]},
@@ -179,8 +176,6 @@ class Policy:
             log.warning("policy answer not well formed; denying the classes it did not decide")
             return outcome
         self._cache[key] = (decisions, obligations)
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
         return outcome
 
 
