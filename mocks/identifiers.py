@@ -8,24 +8,12 @@ True
 
 from __future__ import annotations
 
-from gateway.identifiers import nhs_number_is_valid
+from gateway.identifiers import nhs_check_digit, nhs_number_is_valid
 
 __all__ = ["nhs_check_digit", "nhs_number_is_valid", "upn_check_letter", "upn_is_valid", "with_upn_check_letter"]
 
-_NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 # The DfE's check-letter alphabet leaves out I, O and S, which are easily misread.
 _UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
-
-
-def nhs_check_digit(first_nine: str) -> int | None:
-    """The modulus-11 check digit for nine digits, or None when no valid number has them."""
-    total = sum(int(d) * w for d, w in zip(first_nine, _NHS_WEIGHTS, strict=True))
-    check = 11 - total % 11
-    if check == 11:
-        return 0
-    if check == 10:
-        return None
-    return check
 
 
 def upn_check_letter(twelve_digits: str) -> str:
