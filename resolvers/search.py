@@ -22,7 +22,7 @@ from gateway.link import Demographics, Profile, extract_demographics
 from gateway.plan import selection_of
 from gateway.policy import Walk, apply, collect
 from gateway.schema import ChildMatch, PurposeEnum
-from gateway.types import Completed, Context, Decision, FieldClass, Purpose, Withheld
+from gateway.types import DENY_UNAVAILABLE, Completed, Context, Decision, FieldClass, Purpose, Withheld
 from resolvers.common import subject_of
 
 MAX_CANDIDATES = 10
@@ -104,9 +104,8 @@ async def resolve_search_children(
         walk = Walk(services.table, interned=services.policy.interned)
         collect(walk, ChildMatch, sel, profile, services.presence)
         outcome = await services.policy.decide(subject, purpose_value, False, facts, walk.classes)
-        if outcome.decisions.get(FieldClass("identity", "health", "ChildMatch.id"), None) is None or (
-            outcome.decisions[FieldClass("identity", "health", "ChildMatch.id")].action == "deny"
-        ):
+        gate = outcome.decisions.get(FieldClass("identity", "health", "ChildMatch.id"), DENY_UNAVAILABLE)
+        if gate.action == "deny":  # not even the candidate's id may be shown: not a result
             return
         scored.append((score, grade_value, profile, outcome.decisions))
 
@@ -116,7 +115,7 @@ async def resolve_search_children(
         walk = Walk(services.table, decisions=decisions, interned=services.policy.interned)
         profile.facts.match_grade = grade_value
         here = (*info.path.as_list(), index)
-        match = apply(walk, ChildMatch, sel, profile, services.presence, here, extra={"score": round(score, 2)})
+        match = apply(walk, ChildMatch, sel, profile, services.presence, here, extra={"score": score})
         results.append((profile.nhs_number, match))
         withheld.extend(walk.withheld)
     await services.audit.write(
