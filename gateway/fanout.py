@@ -28,6 +28,7 @@ from gateway.connectors import Connector, Lookup
 from gateway.errors import AgencyBadResponse, AgencyError, AgencyTimeout, AgencyUnavailable
 from gateway.link import Demographics, Matcher, extract_demographics
 from gateway.resilience import CircuitOpen, Guards
+from gateway.types import MATCH_ORDER
 from gateway.upstream import UpstreamClient, UpstreamResponse, UpstreamTimeout, UpstreamTooLarge, UpstreamUnavailable
 
 log = logging.getLogger("gateway.fanout")
@@ -337,5 +338,5 @@ class FanOut:
                 out.append(LinkedRecord(record, "certain", by))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise AgencyBadResponse(agency, f"{agency} sent records in an unexpected shape") from exc
-        out.sort(key=lambda r: {"certain": 0, "probable": 1, "possible": 2}[r.grade])
+        out.sort(key=lambda r: MATCH_ORDER[r.grade])
         return out
