@@ -167,17 +167,23 @@ def test_server_timing_gives_the_agencies_part_and_the_gateways_total(stack: Sta
 
     child = child_of(stack, "ordinary")
     stack.faults("camhs", {"latency": {"kind": "fixed", "ms": 150}})
-    r = httpx.post(
-        stack.gateway + "/graphql",
-        json={"query": FULL, "variables": {"id": child.nhs_number}},
-        headers={"Authorization": f"Bearer {dev_token('social-worker', mfa=True)}"},
-        timeout=30,
-    )
-    timing = r.headers.get("server-timing", "")
-    m = re.fullmatch(r"agencies;dur=([\d.]+), gateway;dur=([\d.]+)", timing)
-    assert m, timing
-    agencies, total = float(m.group(1)), float(m.group(2))
-    assert 150 <= agencies <= total  # the slow agency is the agencies' part; the gateway's total includes it
+    agencies_parts = []
+    for _ in range(3):
+        r = httpx.post(
+            stack.gateway + "/graphql",
+            json={"query": FULL, "variables": {"id": child.nhs_number}},
+            headers={"Authorization": f"Bearer {dev_token('social-worker', mfa=True)}"},
+            timeout=30,
+        )
+        timing = r.headers.get("server-timing", "")
+        m = re.fullmatch(r"agencies;dur=(\d+\.\d\d), gateway;dur=([\d.]+)", timing)
+        assert m, timing
+        agencies, total = float(m.group(1)), float(m.group(2))
+        assert 150 <= agencies <= total  # the slow agency is the agencies' part; the gateway's total includes it
+        agencies_parts.append(m.group(1))
+    # Timed finer than the event loop's clock (uvloop's counts whole milliseconds): three whole numbers in a
+    # row would mean the figure is only as precise as that clock.
+    assert not all(part.endswith(".00") for part in agencies_parts), agencies_parts
     # no child asked about, no agency called: no timing to give
     r = httpx.post(stack.gateway + "/graphql", json={"query": "{ __typename }"}, timeout=10)
     assert "server-timing" not in r.headers
