@@ -250,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
     pe.add_argument("--purpose", required=True, choices=[p.value for p in Purpose])
     who = pe.add_mutually_exclusive_group(required=True)
     who.add_argument("--child", help="NHS number: facts are fetched live from the configured agencies")
-    who.add_argument("--facts", help='JSON child facts instead, e.g. \'{"shielded": true}\'')
+    who.add_argument("--facts", help="JSON child facts instead, e.g. '{\"shielded\": true}'")
     pe.add_argument("--mfa", action="store_true", help="as if the practitioner logged in with two factors")
     pe.add_argument("--break-glass", help="the justification, as a request would give it")
     pol.set_defaults(func=_policy)

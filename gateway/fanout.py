@@ -109,6 +109,7 @@ def _fill(template: str, values: Mapping[str, Any]) -> str:
 def _query_template(params: tuple[tuple[str, str], ...]) -> str:
     """A lookup's query parameters as one template (``family={family}&...``): keys encoded once here,
     values as they are filled; what ``urlencode(..., quote_via=quote)`` gives, without its per-call cost."""
+
     def encoded(template: str) -> str:  # literal text encoded now; placeholders kept for _fill
         return "".join(
             quote(literal, safe="") + ("" if name is None else "{" + name + (f":{fmt}" if fmt else "") + "}")

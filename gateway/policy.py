@@ -178,7 +178,6 @@ class Policy:
         self._cache[key] = (decisions, obligations)
         return outcome
 
-
     def _shape(self, classes: set[FieldClass]) -> tuple[dict[FieldClass, FieldClass], tuple[FieldClass, ...]]:
         """Each class as the engine is asked about it, and the distinct ones in order.
 

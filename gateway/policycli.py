@@ -1,8 +1,8 @@
 """``wardgate policy``: what security teams run on the policy files before they reach a gateway.
 
-    wardgate policy check                    load, validate, refuse constructs the embedded engine gets wrong
-    wardgate policy test                     run every *_cases.yaml table against the configured engine
-    wardgate policy explain --persona gp --child 9434765919 --field Child.address --purpose routine-care
+wardgate policy check                    load, validate, refuse constructs the embedded engine gets wrong
+wardgate policy test                     run every *_cases.yaml table against the configured engine
+wardgate policy explain --persona gp --child 9434765919 --field Child.address --purpose routine-care
 """
 
 from __future__ import annotations

@@ -38,7 +38,10 @@ class DirectoryClient:
         async def attempt(remaining: float) -> UpstreamResponse:
             try:
                 resp = await self.upstream.get(
-                    self.url + path, params={"pageSize": "1000"}, headers=self.headers, timeout=remaining,
+                    self.url + path,
+                    params={"pageSize": "1000"},
+                    headers=self.headers,
+                    timeout=remaining,
                     max_bytes=8 << 20,
                 )
             except UpstreamTimeout as exc:

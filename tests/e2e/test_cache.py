@@ -204,4 +204,3 @@ def test_the_cache_being_down_costs_speed_not_answers(stack: Stack, tmp_path: Pa
         assert ready["ready"] and ready["cache"] == "redis unreachable"
     finally:
         stop(proc)
-

@@ -324,10 +324,15 @@ def test_no_log_line_holds_a_childs_personal_data(stack: Stack) -> None:
     name = f"{child.given} {child.family}"
     provoking = [
         ("query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) { id } }", {"id": name}),  # not an NHS number
-        ("query($d: Date!) { searchChildren(name: \"x\", dateOfBirth: $d, purpose: SAFEGUARDING) { id } }",
-         {"d": f"{child.address.line1} {child.dob.isoformat()}x"}),  # not a date: graphql-core quotes the value
-        (f'{{ searchChildren(name: "{name}", dateOfBirth: "{child.dob.isoformat()}", purpose: SAFEGUARDING) {{ id }}',
-         {}),  # a syntax error, quoting the document
+        (
+            'query($d: Date!) { searchChildren(name: "x", dateOfBirth: $d, purpose: SAFEGUARDING) { id } }',
+            {"d": f"{child.address.line1} {child.dob.isoformat()}x"},
+        ),  # not a date: graphql-core quotes the value
+        (
+            f'{{ searchChildren(name: "{name}", dateOfBirth: "{child.dob.isoformat()}", '
+            f"purpose: SAFEGUARDING) {{ id }}",
+            {},
+        ),  # a syntax error, quoting the document
         ("query($n: String!) { practitioner(id: $n) { id } }", {"n": child.nhs_number}),
     ]
     for query, variables in provoking:

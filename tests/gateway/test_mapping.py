@@ -100,6 +100,7 @@ _NOT_PATHS = {  # connector keys whose values are settings or data, not paths
     "lower",
 }
 
+
 def vocabulary(node: Any, names: set[str], literals: list[Any]) -> None:
     """The field names and literals an expression uses: documents are built from them, so the
     expression finds something to select, filter and compare."""
