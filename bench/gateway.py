@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
 from mocks.population import Population
 from mocks.runner import urls
 from tests.helpers import free_port_block
@@ -221,7 +221,7 @@ class Stack:
             spec = {"latency": {"kind": "fixed", "ms": latency_ms}} if latency_ms else {}
         faults = workdir / f"faults-{latency_ms}.json"
         faults.write_text(json.dumps({a: spec for a in urls("127.0.0.1", base)}))
-        mocks_argv = [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(children), "--seed", str(SEED)]
+        mocks_argv = [sys.executable, "-m", "gateway", "mocks", "--children", str(children), "--seed", str(SEED)]
         mocks_argv += ["--base-port", str(base), "--faults", str(faults)]
         self.mocks = spawn(pinned("1", mocks_argv), {}, workdir / "mocks.log")
         agencies = urls("127.0.0.1", base)
@@ -239,7 +239,7 @@ class Stack:
             **({"WARDGATE_CONNECTORS": json.dumps([str(connectors)])} if connectors else {}),
             **(env or {}),
         }
-        argv = pinned("0" if workers == 1 else "0,1", [sys.executable, "-m", "gateway.cli", "run"])
+        argv = pinned("0" if workers == 1 else "0,1", [sys.executable, "-m", "gateway", "run"])
         self.gateway = spawn(argv, gateway_env, workdir / "gateway.log")
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for(self.url + "/healthz", self.gateway)

@@ -45,7 +45,7 @@ from bench.gateway import (
     wait_for,
     wrk,
 )
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
 from mocks.population import Population
 from tests.helpers import free_port_block
 

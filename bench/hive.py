@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.connectors import Connector
+from gateway.agencies.connectors import Connector
 
 HIVE = Path(__file__).with_name("hive")
 BIN = HIVE / "node_modules" / ".bin"

@@ -49,8 +49,8 @@ from bench.gateway import (
     wait_for,
     wrk,
 )
-from gateway.connectors import load_connectors
-from gateway.personas import dev_token
+from gateway.agencies.connectors import load_connectors
+from gateway.dev.personas import dev_token
 from mocks.population import Population
 from tests.helpers import free_port_block
 

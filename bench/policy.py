@@ -28,13 +28,13 @@ from typing import Any
 import graphql
 import uvicorn
 
-from gateway.app import build_schema, build_services
 from gateway.config import load_settings
-from gateway.engines import EmbeddedEngine, OpaEngine, PolicyEngine
-from gateway.fanout import CallContext
-from gateway.plan import Sel, plan_child
-from gateway.policy import Walk, apply, collect
-from gateway.schema import Child
+from gateway.graphql.schema import Child
+from gateway.pipeline.fanout import CallContext
+from gateway.pipeline.plan import Sel, plan_child
+from gateway.pipeline.policy.decide import Walk, apply, collect
+from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
+from gateway.server.app import build_schema, build_services
 from gateway.types import Decision, FieldClass, Subject
 from mocks.opa import opa_app
 from mocks.population import Population

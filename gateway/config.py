@@ -15,7 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_KEYS = Path(__file__).resolve().parent / "devkeys"
+DEV_KEYS = Path(__file__).resolve().parent / "dev" / "devkeys"
 DEV_SEARCH_KEY = "wardgate-dev-search-hmac-key"
 
 
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     max_depth: int = 10
     max_aliases: int = 30
     max_tokens: int = 2000
-    max_cost: int = Field(3000, ge=1)  # see gateway.limits.query_cost: lists count by their size
+    max_cost: int = Field(3000, ge=1)  # see gateway.graphql.limits.query_cost: lists count by their size
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     graphiql: bool = True
     # Introspection: on in development, off in production unless set.

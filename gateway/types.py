@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from gateway.app import Services
+    from gateway.server.app import Services
 
 
 class Label(enum.Enum):

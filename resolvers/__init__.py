@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from gateway.schema import D, I, M, labelled
-from gateway.schema import LabelDirective as _LabelDirective  # noqa: F401 - registers the directive
+from gateway.graphql.schema import D, I, M, labelled
+from gateway.graphql.schema import LabelDirective as _LabelDirective  # noqa: F401 - registers the directive
 from resolvers.accesslog import resolve_access_log
 from resolvers.child import resolve_child
 from resolvers.directory import resolve_gp_practices, resolve_practitioner, resolve_schools, resolve_services

@@ -8,10 +8,10 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from gateway.audit import audit_event
 from gateway.errors import BadRequest, Forbidden
+from gateway.graphql.schema import AccessRecord, WithheldField
 from gateway.identifiers import nhs_number_is_valid
-from gateway.schema import AccessRecord, WithheldField
+from gateway.pipeline.audit import audit_event
 from gateway.types import Context
 from resolvers.common import subject_of
 

@@ -11,13 +11,13 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from gateway.audit import audit_event
 from gateway.errors import BadRequest, BreakGlassRefused, ChildNotFound, PurposeRequired
-from gateway.fanout import CallContext
+from gateway.graphql.schema import Child, PurposeEnum
 from gateway.identifiers import nhs_number_is_valid
-from gateway.plan import plan_child, selection_of
-from gateway.policy import Walk, apply, collect
-from gateway.schema import Child, PurposeEnum
+from gateway.pipeline.audit import audit_event
+from gateway.pipeline.fanout import CallContext
+from gateway.pipeline.plan import plan_child, selection_of
+from gateway.pipeline.policy.decide import Walk, apply, collect
 from gateway.types import DENY_UNAVAILABLE, Context, FieldClass, Purpose, Subject, Withheld
 from resolvers.common import subject_of
 
@@ -132,7 +132,7 @@ async def _notify(
     """Queue the policy's ``notify`` obligations: owning agencies are told their restricted data was read.
 
     The read itself was lawful and is already on the record, so delivery happens off this request's
-    path (see :mod:`gateway.notify`); what cannot be delivered is recorded as ``notify.failed``.
+    path (see :mod:`gateway.pipeline.notify`); what cannot be delivered is recorded as ``notify.failed``.
     """
     services, state = ctx.services, ctx.state
     targets = sorted({o["agency"] for o in obligations if o.get("kind") == "notify"})

@@ -1,4 +1,4 @@
-"""Directory queries: the only data the gateway caches (see :mod:`gateway.cache` for what may enter it)."""
+"""Directory queries: the only data the gateway caches (see :mod:`gateway.agencies.cache` for what may enter it)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ from typing import Any
 import orjson
 from strawberry.types import Info
 
-from gateway.cache import DirectoryCache
+from gateway.agencies.cache import DirectoryCache
+from gateway.agencies.resilience import Guard
+from gateway.agencies.upstream import (
+    UpstreamClient,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnavailable,
+)
 from gateway.config import Settings
 from gateway.errors import AgencyBadResponse, AgencyTimeout, AgencyUnavailable
-from gateway.resilience import Guard
-from gateway.schema import GpPractice, Practitioner, School, Service
+from gateway.graphql.schema import GpPractice, Practitioner, School, Service
 from gateway.types import Context
-from gateway.upstream import UpstreamClient, UpstreamResponse, UpstreamTimeout, UpstreamTooLarge, UpstreamUnavailable
 from resolvers.common import subject_of
 
 DIRECTORY_TIMEOUT_S = 2.0

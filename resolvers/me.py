@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from strawberry.types import Info
 
-from gateway.schema import Me
+from gateway.graphql.schema import Me
 from gateway.types import Context
 from resolvers.common import subject_of
 

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 
 from strawberry.types import Info
 
-from gateway.audit import audit_event
 from gateway.errors import BadRequest, RateLimited
-from gateway.fanout import CallContext
-from gateway.link import Demographics, Profile, extract_demographics
-from gateway.plan import selection_of
-from gateway.policy import Walk, apply, collect
-from gateway.schema import ChildMatch, PurposeEnum
+from gateway.graphql.schema import ChildMatch, PurposeEnum
+from gateway.pipeline.audit import audit_event
+from gateway.pipeline.fanout import CallContext
+from gateway.pipeline.link import Demographics, Profile, extract_demographics
+from gateway.pipeline.plan import selection_of
+from gateway.pipeline.policy.decide import Walk, apply, collect
 from gateway.types import DENY_UNAVAILABLE, Completed, Context, Decision, FieldClass, Purpose, Withheld
 from resolvers.common import subject_of
 

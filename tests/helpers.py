@@ -41,7 +41,7 @@ def start(
     ready: str | None = None,
     url: str | None = None,
     timeout: float = 60,
-    module: str = "gateway.cli",
+    module: str = "gateway",
 ) -> subprocess.Popen[str]:
     """Start ``python -m MODULE ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
     import tempfile

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
 from mocks.population import Population
 from mocks.runner import urls
 from tests.helpers import free_port_block, redis_server, start, stop

@@ -16,9 +16,9 @@ import orjson
 import pytest
 import redis
 
-from gateway.app import create_app
 from gateway.config import Settings
-from gateway.personas import PERSONAS, dev_token
+from gateway.dev.personas import PERSONAS, dev_token
+from gateway.server.app import create_app
 from mocks.population import Population
 from tests.e2e.conftest import Stack, start_gateway
 from tests.e2e.test_security import FULL

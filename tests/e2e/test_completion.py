@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import orjson
 
-from gateway.app import create_app
+from gateway.agencies.upstream import AiohttpUpstream, UpstreamResponse
 from gateway.config import Settings
-from gateway.personas import dev_token
-from gateway.upstream import AiohttpUpstream, UpstreamResponse
+from gateway.dev.personas import dev_token
+from gateway.server.app import create_app
 from tests.e2e.conftest import Stack
 
 

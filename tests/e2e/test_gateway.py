@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
 from tests.e2e.conftest import Stack
 
 FULL = Path(__file__).with_name("full_profile.graphql").read_text()
@@ -163,7 +163,7 @@ def test_server_timing_gives_the_agencies_part_and_the_gateways_total(stack: Sta
 
     import httpx
 
-    from gateway.personas import dev_token
+    from gateway.dev.personas import dev_token
 
     child = child_of(stack, "ordinary")
     stack.faults("camhs", {"latency": {"kind": "fixed", "ms": 150}})

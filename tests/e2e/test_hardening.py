@@ -14,8 +14,8 @@ import httpx
 import orjson
 import pytest
 
-from gateway.limits import document_id
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
+from gateway.graphql.limits import document_id
 from tests.e2e.conftest import Stack, start_gateway
 from tests.e2e.test_security import FULL, codes, plain
 from tests.helpers import free_port_block, stop

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
 from mocks.population import Population
 from mocks.runner import urls
 from tests.helpers import ROOT, free_port_block, start, stop

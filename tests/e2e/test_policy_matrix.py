@@ -118,7 +118,7 @@ def test_policy_explain_fetches_the_child_facts_live_and_audits_the_read(stack: 
         "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in stack.agencies.items() if k != "directory"}).decode(),
         "WARDGATE_AUDIT_PATH": str(audit),
     }
-    argv = [sys.executable, "-m", "gateway.cli", "policy", "explain", "--persona", "social-worker"]
+    argv = [sys.executable, "-m", "gateway", "policy", "explain", "--persona", "social-worker"]
     argv += ["--child", child.nhs_number, "--field", "Child.mentalHealth", "--purpose", "safeguarding"]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -21,11 +21,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway.app import build_schema
 from gateway.config import PROJECT_ROOT, load_settings
-from gateway.labels import FieldTable, field_table
-from gateway.personas import PERSONAS, Persona, dev_token
-from gateway.schema import Child
+from gateway.dev.personas import PERSONAS, Persona, dev_token
+from gateway.graphql.labels import FieldTable, field_table
+from gateway.graphql.schema import Child
+from gateway.server.app import build_schema
 from gateway.types import Purpose
 from mocks.population import Child as TrueChild
 from resolvers import Query

@@ -14,8 +14,8 @@ import httpx
 import orjson
 import pytest
 
-from gateway.audit import verify
-from gateway.personas import dev_token
+from gateway.dev.personas import dev_token
+from gateway.pipeline.audit import verify
 from tests.e2e.conftest import Stack, start_gateway
 from tests.gateway.test_authenticate import ATTACKS
 from tests.helpers import ROOT, free_port_block, stop
@@ -116,7 +116,7 @@ def test_searches_are_rate_limited_per_practitioner_and_audited(secure: Stack) -
     trail = secure.audit.read_text()
     assert child.family not in trail and child.given not in trail and dob not in trail
     env = {**os.environ, "WARDGATE_AUDIT_PATH": str(secure.audit)}
-    argv = [sys.executable, "-m", "gateway.cli", "audit", "who-searched", "--name", name.upper(), "--dob", dob]
+    argv = [sys.executable, "-m", "gateway", "audit", "who-searched", "--name", name.upper(), "--dob", dob]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
     lines = out.stdout.splitlines()
@@ -154,7 +154,7 @@ def test_the_auditor_reads_who_looked_at_a_child_and_no_one_else_can(secure: Sta
     assert any(r["type"] == "audit.read" and r["subjectChildId"] == child.nhs_number for r in records(secure))
 
     env = {**os.environ, "WARDGATE_AUDIT_PATH": str(secure.audit)}
-    argv = [sys.executable, "-m", "gateway.cli", "audit", "who-viewed", child.nhs_number]
+    argv = [sys.executable, "-m", "gateway", "audit", "who-viewed", child.nhs_number]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
     assert "P000003 (gp, health)  purpose=routine-care" in out.stdout
     assert f"BREAK-GLASS: {WHY}" in out.stdout

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from gateway.app import build_schema
 from gateway.config import Settings
-from gateway.labels import FieldTable, field_table
-from gateway.link import Profile
-from gateway.plan import Sel
-from gateway.policy import Walk, apply, collect
-from gateway.schema import Child
+from gateway.graphql.labels import FieldTable, field_table
+from gateway.graphql.schema import Child
+from gateway.pipeline.link import Profile
+from gateway.pipeline.plan import Sel
+from gateway.pipeline.policy.decide import Walk, apply, collect
+from gateway.server.app import build_schema
 from gateway.types import Decision, FieldClass, Label
 
 ALLOW = Decision("allow", "TEST")

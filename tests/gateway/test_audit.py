@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.audit import JsonlAuditSink, verify
-from gateway.cli import main
 from gateway.errors import AuditUnavailable
+from gateway.pipeline.audit import JsonlAuditSink, verify
+from gateway.server.cli import main
 
 
 async def trail(tmp_path: Path, n: int = 5) -> Path:

@@ -14,10 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.authenticate import DEV_KID, Authenticator
 from gateway.config import DEV_KEYS
+from gateway.dev.personas import dev_token
 from gateway.errors import AuthError, ConfigError
-from gateway.personas import dev_token
+from gateway.pipeline.authenticate import DEV_KID, Authenticator
 
 ISSUER, AUDIENCE = "https://wardgate.dev/issuer", "wardgate"
 PRIVATE = (DEV_KEYS / "dev-signing-key.pem").read_bytes()

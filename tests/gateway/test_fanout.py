@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.fanout import _fill, _query_template
+from gateway.pipeline.fanout import _fill, _query_template
 
 PARAMS = (("family", "{family}"), ("birthdate", "{dob:%Y-%m-%d}"), ("q name", "eq:{given}"))
 # Any text, and text made mostly of what URLs treat as syntax (so values that look "safe" are tried too).

@@ -6,12 +6,12 @@ import graphql
 import pytest
 import strawberry
 
-from gateway.app import build_schema
+from gateway.agencies.connectors import load_connectors
 from gateway.config import PROJECT_ROOT, load_settings
-from gateway.connectors import load_connectors
 from gateway.errors import ConfigError
-from gateway.labels import field_table
-from gateway.schema import Child, LabelDirective, Name, labelled
+from gateway.graphql.labels import field_table
+from gateway.graphql.schema import Child, LabelDirective, Name, labelled
+from gateway.server.app import build_schema
 from gateway.types import Label
 from resolvers import Query
 

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mapping import compile_path, compile_spec
+from gateway.agencies.mapping import compile_path, compile_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

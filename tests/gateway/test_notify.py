@@ -9,11 +9,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway.audit import AuditSink
+from gateway.agencies.connectors import load_connectors
+from gateway.agencies.upstream import HttpxUpstream
 from gateway.config import PROJECT_ROOT
-from gateway.connectors import load_connectors
-from gateway.notify import Notifier
-from gateway.upstream import HttpxUpstream
+from gateway.pipeline.audit import AuditSink
+from gateway.pipeline.notify import Notifier
 
 CONNECTORS = load_connectors([PROJECT_ROOT / "connectors"])
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from gateway.config import PROJECT_ROOT
-from gateway.engines import EmbeddedEngine, OpaEngine, PolicyBundle
 from gateway.errors import ConfigError
-from gateway.link import ChildFacts
-from gateway.policy import Policy
+from gateway.pipeline.link import ChildFacts
+from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyBundle
 from gateway.types import FieldClass, Subject
 from tests.helpers import free_port_block, start, stop
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from gateway.config import PROJECT_ROOT
-from gateway.engines import EmbeddedEngine, PolicyBundle, PolicyEngine
 from gateway.errors import ConfigError, PolicyUnavailable
-from gateway.link import ChildFacts
-from gateway.policy import Policy
+from gateway.pipeline.link import ChildFacts
+from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.engines import EmbeddedEngine, PolicyBundle, PolicyEngine
 from gateway.types import FieldClass, Subject
 
 NAME = FieldClass("identity", "health", "Child.name")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.cli import main
 from gateway.config import PROJECT_ROOT
-from gateway.personas import PERSONAS
+from gateway.dev.personas import PERSONAS
+from gateway.server.cli import main
 
 CASES = PROJECT_ROOT / "policies/wardgate/access/access_cases.yaml"
 REGO = PROJECT_ROOT / "policies/wardgate/access/access.rego"

@@ -11,14 +11,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.app import build_schema
-from gateway.cache import DirectoryCache, cacheable_fields, open_backend
+from gateway.agencies.cache import DirectoryCache, cacheable_fields, open_backend
+from gateway.agencies.resilience import CircuitOpen, Guards
 from gateway.config import Settings
 from gateway.errors import AgencyBadResponse, AgencyUnavailable, ConfigError
-from gateway.labels import field_table
+from gateway.graphql.labels import field_table
+from gateway.graphql.schema import D, I, labelled
 from gateway.metrics import Metrics
-from gateway.resilience import CircuitOpen, Guards
-from gateway.schema import D, I, labelled
+from gateway.server.app import build_schema
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -117,7 +117,7 @@ async def test_each_attempt_is_a_span() -> None:
 
 
 def test_only_fields_labelled_directory_throughout_are_cacheable() -> None:
-    from gateway.schema import Child
+    from gateway.graphql.schema import Child
     from resolvers import Query
 
     schema = build_schema(Settings())
@@ -145,7 +145,7 @@ async def test_the_cache_refuses_anything_not_cacheable() -> None:
 
 
 def test_introspection_is_off_in_production_by_default() -> None:
-    from gateway.limits import NoIntrospection, limit_extensions
+    from gateway.graphql.limits import NoIntrospection, limit_extensions
 
     def rules(settings: Settings) -> list[type]:
         return [r for f in limit_extensions(settings) for r in getattr(f(), "validation_rules", [])]

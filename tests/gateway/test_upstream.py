@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.upstream import AiohttpUpstream, UpstreamTimeout
+from gateway.agencies.upstream import AiohttpUpstream, UpstreamTimeout
 
 
 async def test_a_cookie_one_agency_answer_sets_never_rides_on_a_later_call() -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings, load_settings
-from gateway.engines import EmbeddedEngine, OpaEngine, PolicyBundle, PolicyEngine
 from gateway.errors import AuditUnavailable, ConfigError
-from gateway.policy import Policy
+from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyBundle, PolicyEngine
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -46,11 +46,11 @@ async def _check(args: argparse.Namespace) -> int:
 
 
 def _resolver(settings: Settings) -> Any:
-    from gateway.app import build_schema
-    from gateway.connectors import load_connectors
-    from gateway.labels import field_table
-    from gateway.policycases import Resolver
-    from gateway.schema import Child
+    from gateway.agencies.connectors import load_connectors
+    from gateway.graphql.labels import field_table
+    from gateway.graphql.schema import Child
+    from gateway.server.app import build_schema
+    from gateway.server.policytools.cases import Resolver
     from resolvers import Query
 
     table = field_table(build_schema(settings), (Query, Child))
@@ -63,7 +63,7 @@ def _resolver(settings: Settings) -> Any:
 
 
 async def _test(args: argparse.Namespace) -> int:
-    from gateway.policycases import case_files, load_cases, run_case
+    from gateway.server.policytools.cases import case_files, load_cases, run_case
 
     settings = _settings(args)
     engine = _engine(settings)
@@ -96,8 +96,8 @@ async def _test(args: argparse.Namespace) -> int:
 
 async def _explain(args: argparse.Namespace) -> int:
     """Fetch the child's facts live (or take them from --facts), then decide the one field."""
-    from gateway.personas import PERSONAS
-    from gateway.policycases import CaseChild, describe, describe_obligation
+    from gateway.dev.personas import PERSONAS
+    from gateway.server.policytools.cases import CaseChild, describe, describe_obligation
     from gateway.types import Subject
 
     settings = _settings(args)
@@ -118,7 +118,7 @@ async def _explain(args: argparse.Namespace) -> int:
         await policy.load()
         if args.facts is not None:
             try:
-                from gateway.policycases import Case
+                from gateway.server.policytools.cases import Case
 
                 child = CaseChild.model_validate(json.loads(args.facts))
             except ValueError as exc:
@@ -156,11 +156,11 @@ async def _explain(args: argparse.Namespace) -> int:
 
 async def _live_facts(settings: Settings, subject: Any, child_id: str, purpose: str) -> tuple[Any, str]:
     """The facts a real request would have: the same fan-out and linking, against the configured agencies."""
-    from gateway.app import build_schema, build_services
-    from gateway.audit import audit_event
-    from gateway.fanout import CallContext
     from gateway.identifiers import nhs_number_is_valid
-    from gateway.plan import plan_child
+    from gateway.pipeline.audit import audit_event
+    from gateway.pipeline.fanout import CallContext
+    from gateway.pipeline.plan import plan_child
+    from gateway.server.app import build_schema, build_services
 
     nhs = child_id.replace(" ", "")
     if not nhs_number_is_valid(nhs):

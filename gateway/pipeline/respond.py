@@ -27,7 +27,7 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, except that an answer the policy stage already completed is used as it is.
 
     ``child`` and ``searchChildren`` build their answers field by field while applying the policy
-    (:func:`gateway.policy.apply`): keyed by response key, leaves serialised by their own types, nulls
+    (:func:`gateway.pipeline.policy.decide.apply`): keyed by response key, leaves serialised by their own types, nulls
     moved up as GraphQL moves them. Walking those ~100 fields again, resolver by resolver, was a third
     of the gateway's CPU per child profile.
     """
@@ -120,7 +120,7 @@ def _request_id(given: str | None) -> str:
 
 def _document_id_to_extensions(data: Any) -> Any:
     """A trusted document's id may come as top-level ``documentId``; Strawberry passes on only
-    ``extensions``, so it travels there (see :class:`gateway.limits.TrustedDocuments`)."""
+    ``extensions``, so it travels there (see :class:`gateway.graphql.limits.TrustedDocuments`)."""
     if isinstance(data, dict) and isinstance(data.get("documentId"), str):
         extensions = data.get("extensions")
         data["extensions"] = {**(extensions if isinstance(extensions, dict) else {}), "documentId": data["documentId"]}

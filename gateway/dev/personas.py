@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import jwt
 
-from gateway.authenticate import DEV_KID
 from gateway.config import DEV_KEYS
+from gateway.pipeline.authenticate import DEV_KID
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The ASGI entry point uvicorn imports in each worker: settings from the environment and config file."""
 
-from gateway.app import create_app
 from gateway.config import load_settings
+from gateway.server.app import create_app
 
 app = create_app(load_settings())

@@ -1,9 +1,9 @@
 """The GraphQL schema: every field carries a ``@label`` saying what kind of information it is.
 
 Labels are metadata only (a schema directive, visible in the SDL); the policy stage reads them, via
-:mod:`gateway.labels`, to decide each field. Leaf fields are plain attributes. The types describe the
+:mod:`gateway.graphql.labels`, to decide each field. Leaf fields are plain attributes. The types describe the
 answer; ``child`` and ``searchChildren`` build it already completed, while applying the policy
-(:func:`gateway.policy.apply`), and the executor passes it through.
+(:func:`gateway.pipeline.policy.decide.apply`), and the executor passes it through.
 """
 
 from __future__ import annotations

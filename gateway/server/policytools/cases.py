@@ -22,7 +22,7 @@ that depend on the record). The label otherwise comes from the schema itself, so
 shows up here. An expectation is ``allow``, ``deny`` or ``mask <kind>``, optionally followed by the
 reason code.
 
-Each case is one evaluation through the real policy stage (:meth:`gateway.policy.Policy.decide`),
+Each case is one evaluation through the real policy stage (:meth:`gateway.pipeline.policy.decide.Policy.decide`),
 against whichever engine is configured — the same path a request takes.
 """
 
@@ -36,12 +36,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.dev.personas import PERSONAS
 from gateway.errors import ConfigError
-from gateway.labels import FieldTable
-from gateway.link import ChildFacts
-from gateway.personas import PERSONAS
-from gateway.plan import CHILD_SECTIONS
-from gateway.policy import MASKS, Policy
+from gateway.graphql.labels import FieldTable
+from gateway.pipeline.link import ChildFacts
+from gateway.pipeline.plan import CHILD_SECTIONS
+from gateway.pipeline.policy.decide import MASKS, Policy
 from gateway.types import Decision, FieldClass, Label, Purpose, Subject
 
 _FIELD = re.compile(

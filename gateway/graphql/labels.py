@@ -18,7 +18,7 @@ from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLScalarT
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
 from gateway.errors import ConfigError
-from gateway.schema import LabelDirective
+from gateway.graphql.schema import LabelDirective
 from gateway.types import Label
 
 

@@ -25,12 +25,12 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from gateway.engines import PolicyBundle, PolicyEngine
 from gateway.errors import AgencyBadResponse, ConfigError, PolicyUnavailable
-from gateway.labels import FieldInfo, FieldTable, type_name
-from gateway.link import ChildFacts, Profile
+from gateway.graphql.labels import FieldInfo, FieldTable, type_name
 from gateway.metrics import Metrics
-from gateway.plan import Sel
+from gateway.pipeline.link import ChildFacts, Profile
+from gateway.pipeline.plan import Sel
+from gateway.pipeline.policy.engines import PolicyBundle, PolicyEngine
 from gateway.types import DENY_UNAVAILABLE, Completed, Decision, FieldClass, Label, Subject, Withheld
 
 log = logging.getLogger("gateway.policy")
@@ -312,7 +312,7 @@ def apply(
 
     The result is already what GraphQL would complete: keyed by response key (aliases, ``__typename``),
     leaves serialised by their own scalar or enum, a null in a non-null field moved up to the nearest
-    field that may be null. The executor (:class:`gateway.respond.GatewayExecutor`) hands it on as it
+    field that may be null. The executor (:class:`gateway.pipeline.respond.GatewayExecutor`) hands it on as it
     is, rather than walking the same ~100 fields again. ``extra`` adds gateway-computed values (a
     search's score) as fields of the object, decided like any other.
     """

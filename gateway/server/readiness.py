@@ -16,10 +16,10 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway.upstream import UpstreamError
+from gateway.agencies.upstream import UpstreamError
 
 if TYPE_CHECKING:
-    from gateway.app import Services
+    from gateway.server.app import Services
 
 SPINE = "health"
 PROBE_TIMEOUT_S = 0.5

@@ -32,7 +32,7 @@ from aiocache.serializers import JsonSerializer
 from redis.exceptions import RedisError
 
 from gateway.errors import ConfigError
-from gateway.labels import FieldTable
+from gateway.graphql.labels import FieldTable
 from gateway.metrics import Metrics
 from gateway.types import Label
 

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway.connectors import Connector
+from gateway.agencies.connectors import Connector
 from gateway.errors import AgencyBadResponse, AgencyError
-from gateway.plan import CHILD_SECTIONS
+from gateway.pipeline.plan import CHILD_SECTIONS
 from gateway.types import MATCH_ORDER, Label
 
 if TYPE_CHECKING:
-    from gateway.fanout import AgencyAnswer
+    from gateway.pipeline.fanout import AgencyAnswer
 
 
 @dataclass(frozen=True, slots=True)

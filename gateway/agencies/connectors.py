@@ -19,8 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.agencies.mapping import Extractor, compile_path, compile_spec
 from gateway.errors import ConfigError
-from gateway.mapping import Extractor, compile_path, compile_spec
 from gateway.types import Label
 
 SECTIONS: dict[str, tuple[str, ...]] = {

@@ -24,12 +24,18 @@ from urllib.parse import quote
 import orjson
 from yarl import URL
 
-from gateway.connectors import Connector, Lookup
+from gateway.agencies.connectors import Connector, Lookup
+from gateway.agencies.resilience import CircuitOpen, Guards
+from gateway.agencies.upstream import (
+    UpstreamClient,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnavailable,
+)
 from gateway.errors import AgencyBadResponse, AgencyError, AgencyTimeout, AgencyUnavailable
-from gateway.link import Demographics, Matcher, extract_demographics
-from gateway.resilience import CircuitOpen, Guards
+from gateway.pipeline.link import Demographics, Matcher, extract_demographics
 from gateway.types import MATCH_ORDER
-from gateway.upstream import UpstreamClient, UpstreamResponse, UpstreamTimeout, UpstreamTooLarge, UpstreamUnavailable
 
 log = logging.getLogger("gateway.fanout")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]*))?\}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from gateway.connectors import Connector
+from gateway.agencies.connectors import Connector
 from gateway.types import Subject
 
 SPINE = "health"

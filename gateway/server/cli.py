@@ -56,7 +56,7 @@ def _children(args: argparse.Namespace) -> int:
 
 
 def _personas(args: argparse.Namespace) -> int:
-    from gateway.personas import PERSONAS
+    from gateway.dev.personas import PERSONAS
 
     for p in PERSONAS:
         print(f"{p.name:<18} {p.practitioner_id}  role={p.role:<30} agency={p.agency:<14} {p.title}")
@@ -64,7 +64,7 @@ def _personas(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.personas import dev_token
+    from gateway.dev.personas import dev_token
 
     try:
         print(dev_token(args.persona, mfa=args.mfa, ttl_s=args.ttl))
@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        from gateway.app import create_app
+        from gateway.server.app import create_app
 
         create_app(settings)  # validate connectors, labels and keys before binding the port
     except ConfigError as exc:
@@ -100,10 +100,10 @@ def _run(args: argparse.Namespace) -> int:
 
         # prometheus_client's multiprocess mode: each worker writes its values here; /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wardgate-metrics-")
-    from gateway.logs import logging_config
+    from gateway.server.logs import logging_config
 
     uvicorn.run(
-        "gateway.asgi:app",
+        "gateway.server.asgi:app",
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     mocks = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "mocks", "--children", str(args.children), "--seed", str(args.seed)],
+        [sys.executable, "-m", "gateway", "mocks", "--children", str(args.children), "--seed", str(args.seed)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -141,14 +141,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-    from gateway import policycli
+    from gateway.server.policytools import commands
 
-    return policycli.main(args)
+    return commands.main(args)
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from gateway.audit import read_records, verify
     from gateway.config import load_settings
+    from gateway.pipeline.audit import read_records, verify
 
     settings = load_settings()
     path = Path(args.file) if args.file else settings.audit_path

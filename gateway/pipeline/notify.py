@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from gateway.audit import AuditSink
-from gateway.connectors import Connector
-from gateway.upstream import UpstreamClient, UpstreamError
+from gateway.agencies.connectors import Connector
+from gateway.agencies.upstream import UpstreamClient, UpstreamError
+from gateway.pipeline.audit import AuditSink
 
 log = logging.getLogger("gateway.notify")
 

@@ -16,26 +16,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.audit import AuditSink, JsonlAuditSink
-from gateway.authenticate import Authenticator
-from gateway.cache import DirectoryCache, cacheable_fields, open_backend
+from gateway.agencies.cache import DirectoryCache, cacheable_fields, open_backend
+from gateway.agencies.connectors import Connector, ResilienceSpec, load_connectors
+from gateway.agencies.resilience import Guards
+from gateway.agencies.upstream import AiohttpUpstream, HttpxUpstream, UpstreamClient
 from gateway.config import DEV_SEARCH_KEY, Settings
-from gateway.connectors import Connector, ResilienceSpec, load_connectors
-from gateway.engines import EmbeddedEngine, OpaEngine, PolicyEngine
 from gateway.errors import ConfigError
-from gateway.fanout import FanOut
-from gateway.labels import FieldTable, field_table
-from gateway.limits import BodyLimit, SearchRateLimiter, limit_extensions
-from gateway.link import Linker, Matcher, RuleMatcher
-from gateway.logs import RequestLog, log_errors
+from gateway.graphql.labels import FieldTable, field_table
+from gateway.graphql.limits import BodyLimit, SearchRateLimiter, limit_extensions
 from gateway.metrics import CONTENT_TYPE, MeteredAuditSink, Metrics
-from gateway.notify import Notifier
-from gateway.policy import Policy
-from gateway.readiness import Readiness
-from gateway.resilience import Guards
-from gateway.respond import GatewayExecutor, GatewayView
+from gateway.pipeline.audit import AuditSink, JsonlAuditSink
+from gateway.pipeline.authenticate import Authenticator
+from gateway.pipeline.fanout import FanOut
+from gateway.pipeline.link import Linker, Matcher, RuleMatcher
+from gateway.pipeline.notify import Notifier
+from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
+from gateway.pipeline.respond import GatewayExecutor, GatewayView
+from gateway.server.logs import RequestLog, log_errors
+from gateway.server.readiness import Readiness
 from gateway.types import Label
-from gateway.upstream import AiohttpUpstream, HttpxUpstream, UpstreamClient
 
 log = logging.getLogger("gateway.app")
 
@@ -100,7 +100,7 @@ def build_services(
     audit: AuditSink | None = None,
     matcher: Matcher | None = None,
 ) -> Services:
-    from gateway.schema import Child
+    from gateway.graphql.schema import Child
     from resolvers.directory import DirectoryClient
 
     overrides = {a: {"base_url": u} for a, u in settings.agency_urls.items()}
