@@ -41,14 +41,15 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from mocks.population import Population
 from mocks.runner import urls
-from tests.helpers import free_port_block
+from support.processes import free_port_block
+from support.stack import FULL
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("results")
-QUERY = (ROOT / "tests/e2e/full_profile.graphql").read_text()
+QUERY = FULL
 CHILDREN, SEED = 3000, 1
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -236,6 +237,7 @@ class Stack:
             "WARDGATE_DIRECTORY_URL": agencies["directory"],
             "WARDGATE_AUDIT_PATH": str(workdir / f"audit-{latency_ms}-{self.port}.jsonl"),
             "WARDGATE_POLICY_WATCH": "false",
+            "WARDGATE_MODE": "development",
             **({"WARDGATE_CONNECTORS": json.dumps([str(connectors)])} if connectors else {}),
             **(env or {}),
         }
@@ -312,7 +314,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": machine(),
         "placement": "gateway: 1 uvicorn worker pinned to core 0; mock agencies and wrk (1 thread) on core 1",
-        "query": "tests/e2e/full_profile.graphql (every agency), social-worker persona with two factors",
+        "query": "support/full_profile.graphql (every agency), social-worker persona with two factors",
         "seconds_per_run": args.seconds,
         "overhead": {},
     }

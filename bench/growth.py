@@ -45,9 +45,9 @@ from bench.gateway import (
     wait_for,
     wrk,
 )
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from mocks.population import Population
-from tests.helpers import free_port_block
+from support.processes import free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSETS = {

@@ -8,7 +8,7 @@ agencies and wrk share core 1. Runs alternate (Wardgate, Hive, Wardgate, Hive, .
 so both see the same machine; with ``--rounds`` > 1 the median of each side's rounds is used.
 
 What each gateway does per request, for one child, agencies at zero added latency:
-- Wardgate: the full child profile (``tests/e2e/full_profile.graphql``, about 100 fields) with
+- Wardgate: the full child profile (``support/full_profile.graphql``, about 100 fields) with
   everything on: JWT check, limits, fan-out with linking (name-and-DOB searches and cross-references),
   a policy decision for every field, the audit record, notifications, metrics and logs.
 - Hive: one root field per agency, every leaf field of each agency's record (from introspection), the
@@ -50,9 +50,9 @@ from bench.gateway import (
     wrk,
 )
 from gateway.agencies.connectors import load_connectors
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from mocks.population import Population
-from tests.helpers import free_port_block
+from support.processes import free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,11 @@ def main() -> None:
     stack = Stack(0, workdir)
     hive_proc = None
     try:
-        supergraph = hive.compose(stack.agencies, load_connectors([ROOT / "connectors"]), hive.HIVE / "build")
+        supergraph = hive.compose(
+            stack.agencies,
+            load_connectors([ROOT / "connectors"], spine="health", development=True),
+            hive.HIVE / "build",
+        )
         hive_port = free_port_block(1)
         hive_proc = spawn(
             pinned("0", hive.gateway_argv(supergraph, hive_port)), {"NODE_ENV": "production"}, workdir / "hive.log"

@@ -30,19 +30,20 @@ import uvicorn
 
 from gateway.config import load_settings
 from gateway.graphql.schema import Child
-from gateway.pipeline.fanout import CallContext
-from gateway.pipeline.plan import Sel, plan_child
-from gateway.pipeline.policy.decide import Walk, apply, collect
+from gateway.graphql.selection import Sel
+from gateway.pipeline.child import ChildRequest
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
+from gateway.pipeline.policy.walk import Walk, apply
 from gateway.server.app import build_schema, build_services
-from gateway.types import Decision, FieldClass, Subject
+from gateway.types import Decision, Subject
 from mocks.opa import opa_app
 from mocks.population import Population
 from mocks.runner import serve, urls
-from tests.helpers import free_port_block
+from support.processes import free_port_block
+from support.stack import FULL
 
 RESULTS = Path(__file__).with_name("results")
-QUERY = (Path(__file__).resolve().parent.parent / "tests/e2e/full_profile.graphql").read_text()
+QUERY = FULL
 ALLOW = Decision("allow", "BENCH")
 SUBJECT = Subject("P000001", "social-worker", "social-care", True)
 
@@ -72,27 +73,28 @@ def percentile(values: list[float], q: float) -> float:
 async def measure(engine: PolicyEngine, iterations: int, base_port: int, pop: Population) -> dict[str, Any]:
     agencies = urls("127.0.0.1", base_port)
     settings = load_settings(
-        agency_urls={k: v for k, v in agencies.items() if k != "directory"}, directory_url=agencies["directory"]
+        mode="development",
+        agency_urls={k: v for k, v in agencies.items() if k != "directory"},
+        directory_url=agencies["directory"],
     )
     services = build_services(settings, build_schema(settings), engine=engine)
     await services.policy.load()
     candidates = [c for c in pop.of_kind("police-known") if not c.shielded and "weak-match" not in c.kinds]
     child = max(candidates, key=lambda c: (bool(c.camhs_id), bool(c.yj_id), bool(c.upn), bool(c.social_care_id)))
-    plan = plan_child(selection(QUERY), services.connectors, SUBJECT)
-    loop = asyncio.get_running_loop()
-    answers = await services.fanout.run(
-        plan.agencies, child.nhs_number, CallContext(SUBJECT.practitioner_id, "safeguarding", "bench"), loop.time() + 5
+    # The child pipeline's own stages, up to the one measured: plan, fan out (real HTTP) and link, once.
+    pipeline = services.child
+    request = ChildRequest(
+        SUBJECT, None, child.nhs_number, "safeguarding", None, tuple(selection(QUERY)), ("child",), "bench"
     )
-    profile = services.linker.link(child.nhs_number, answers)
+    ask = pipeline.parse(request, SUBJECT)
+    plan = pipeline.plan(ask)
+    answers, _ = await pipeline.fan_out(ask, plan)
+    profile = pipeline.link(ask, answers)
+    presence = pipeline.linker.presence
 
-    async def stage() -> tuple[float, Walk]:
+    async def stage() -> tuple[float, Walk]:  # the policy stage, as the pipeline runs it
         started = time.perf_counter_ns()
-        walk = Walk(services.table, interned=services.policy.interned)
-        collect(walk, Child, plan.selection, profile, services.presence)
-        walk.classes.add(FieldClass("identity", "health", "Child.id"))
-        outcome = await services.policy.decide(SUBJECT, "safeguarding", False, profile.facts, walk.classes)
-        walk.decisions = outcome.decisions
-        apply(walk, Child, plan.selection, profile, services.presence, ("child",))
+        walk, _, _ = await pipeline.apply_policy(ask, plan, profile)
         return (time.perf_counter_ns() - started) / 1e6, walk
 
     class AllowAll(dict):  # type: ignore[type-arg]
@@ -103,7 +105,7 @@ async def measure(engine: PolicyEngine, iterations: int, base_port: int, pop: Po
         """The same answer built with no policy at all: what any gateway pays to answer."""
         started = time.perf_counter_ns()
         walk = Walk(services.table, decisions=AllowAll(), interned=services.policy.interned)
-        apply(walk, Child, plan.selection, profile, services.presence, ("child",))
+        apply(walk, Child, plan.selection, profile, presence, ("child",))
         return (time.perf_counter_ns() - started) / 1e6
 
     cold, warm, base = [], [], []

@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from bench.gateway import CHILDREN, QUERY, RESULTS, SEED, Stack, machine, pinned, require_wrk, rss_mb
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from mocks.population import Population
 
 PERSONAS = ("social-worker", "gp", "teacher", "police-officer", "health-visitor", "camhs-clinician")

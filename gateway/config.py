@@ -3,34 +3,40 @@
     WARDGATE_AGENCY_URLS='{"health": "https://gp.example.nhs.uk"}' wardgate run
     WARDGATE_POLICY_ENGINE=opa WARDGATE_OPA_URL=http://127.0.0.1:8181 wardgate run
 
-Agency credentials live in the connector files, each with an environment variable that overrides it.
+The default mode is production: nothing meant for development is used unless development is asked for
+(``WARDGATE_MODE=development``, as ``wardgate demo`` does). Only then do the development signing key,
+search key and agency credentials in :mod:`gateway.dev` fill what is not configured; in production each
+must be set, and :meth:`Settings.production_problems` names what is missing.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from gateway.dev import DEV_JWKS, DEV_SEARCH_KEY, DEV_SECRETS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_KEYS = Path(__file__).resolve().parent / "dev" / "devkeys"
-DEV_SEARCH_KEY = "wardgate-dev-search-hmac-key"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WARDGATE_", extra="forbid", toml_file=None)
 
-    mode: Literal["development", "production"] = "development"
+    mode: Literal["development", "production"] = "production"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1, le=64)
 
     connectors: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "connectors"])
+    # The agency whose record every other agency's is linked to (looked up by NHS number; named once, here).
+    spine: str = Field("health", pattern=r"^[a-z][a-z0-9-]{1,40}$")
     agency_urls: dict[str, str] = Field(default_factory=dict)
     directory_url: str = "http://127.0.0.1:9100"
-    directory_api_key: str = "dev-directory-key"
+    directory_api_key: str | None = None  # WARDGATE_DIRECTORY_API_KEY
     directory_ttl_s: float = Field(300.0, gt=0, le=86_400)
     # The directory cache (the only cache of agency data): memory per worker, or Redis shared by instances.
     cache_url: str = "memory://"  # or redis://127.0.0.1:6379/0
@@ -55,7 +61,7 @@ class Settings(BaseSettings):
     opa_timeout_ms: int = 250
     opa_push_policies: bool = True
 
-    jwks_path: Path | None = DEV_KEYS / "dev-jwks.json"
+    jwks_path: Path | None = None  # development: the development JWKS (gateway/dev/devkeys)
     jwks_url: str | None = None
     issuer: str = "https://wardgate.dev/issuer"
     audience: str = "wardgate"
@@ -64,7 +70,7 @@ class Settings(BaseSettings):
 
     audit_path: Path = PROJECT_ROOT / "var" / "audit.jsonl"
     # Search terms are audited only as HMACs under this key; set your own (production requires it).
-    search_hmac_key: str = DEV_SEARCH_KEY
+    search_hmac_key: str | None = None
     search_rate: str = "20/minute"  # per practitioner, in the `limits` notation ("20/minute;200/day")
     rate_limit_storage: str = "async+memory://"  # or async+redis://host:6379 to share across instances
 
@@ -84,6 +90,37 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
+    @model_validator(mode="after")
+    def _development_defaults(self) -> Settings:
+        """In development only, what is not configured comes from :mod:`gateway.dev`."""
+        if self.mode == "development":
+            if self.jwks_path is None and self.jwks_url is None:
+                self.jwks_path = DEV_JWKS
+            if self.search_hmac_key is None:
+                self.search_hmac_key = DEV_SEARCH_KEY
+            if self.directory_api_key is None:
+                self.directory_api_key = DEV_SECRETS["WARDGATE_DIRECTORY_API_KEY"]
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    def production_problems(self) -> list[str]:
+        """What stops this configuration from running in production (empty in development)."""
+        if self.development:
+            return []
+        problems = []
+        if self.jwks_path is None and self.jwks_url is None:
+            problems.append("set WARDGATE_JWKS_URL (or WARDGATE_JWKS_PATH): the identity provider's signing keys")
+        if self.jwks_path is not None and self.jwks_path.resolve() == DEV_JWKS.resolve():
+            problems.append("WARDGATE_JWKS_PATH is the development JWKS, which production refuses")
+        if not self.search_hmac_key or self.search_hmac_key == DEV_SEARCH_KEY:
+            problems.append("set WARDGATE_SEARCH_HMAC_KEY: search terms are audited under your own key")
+        if not self.directory_api_key or self.directory_api_key in DEV_SECRETS.values():
+            problems.append("set WARDGATE_DIRECTORY_API_KEY: the council directory's credential")
+        return problems
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -93,8 +130,6 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        import os
-
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("WARDGATE_CONFIG")
         if config_file:

@@ -11,15 +11,12 @@ practitioner, a child or a request id.
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter as Tally
 from collections.abc import Iterable
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.pipeline.audit import AuditSink
 from gateway.types import Decision
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -90,33 +87,7 @@ class Metrics:
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            from prometheus_client import multiprocess
-
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
-
-
-class MeteredAuditSink(AuditSink):
-    """Any audit sink, with its append latency and failures counted."""
-
-    def __init__(self, inner: AuditSink, metrics: Metrics) -> None:
-        self.inner = inner
-        self.metrics = metrics
-
-    async def write(self, event: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        try:
-            await self.inner.write(event)
-        except BaseException:
-            self.metrics.audit_failures.inc()
-            raise
-        finally:
-            self.metrics.audit_seconds.observe(time.perf_counter() - started)
-
-    async def ready(self) -> bool:
-        return await self.inner.ready()
-
-    async def records(self, **match: Any) -> list[dict[str, Any]]:
-        return await self.inner.records(**match)

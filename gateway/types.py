@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
-
-if TYPE_CHECKING:
-    from starlette.requests import Request
-
-    from gateway.server.app import Services
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 
 class Label(enum.Enum):
@@ -88,25 +83,3 @@ class Withheld:
     path: tuple[str | int, ...]
     reason: str
     code: str = "FORBIDDEN_FIELD"
-
-
-@dataclass(slots=True)
-class RequestState:
-    """Everything one GraphQL request accumulates on its way through the pipeline."""
-
-    request_id: str
-    subject: Subject | None
-    auth_error: str | None = None
-    withheld: list[Withheld] = field(default_factory=list)
-    extra_errors: list[tuple[tuple[str | int, ...], str, dict[str, Any]]] = field(default_factory=list)
-    agencies_called: set[str] = field(default_factory=set)
-    agencies_ms: float = 0.0  # wall time of the fan-out (the slowest agency chain), for Server-Timing
-
-
-@dataclass(slots=True)
-class Context:
-    """The Strawberry context: the injected services plus this request's state."""
-
-    services: Services
-    request: Request
-    state: RequestState

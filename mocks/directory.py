@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, paged
 from mocks.faults import Faults
 from mocks.names import SERVICES
 from mocks.openapi import I, S, arr, document, get, obj, path_param, query, ref
 from mocks.population import Population
 
-CREDENTIAL = Credential("api-key", "dev-directory-key", header="x-api-key")
+CREDENTIAL = Credential("api-key", DEV_SECRETS["WARDGATE_DIRECTORY_API_KEY"], header="x-api-key")
 
 
 def build(pop: Population, *, credential: Credential = CREDENTIAL, faults: Faults | None = None) -> AgencyApp:

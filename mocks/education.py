@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, paged, require_forwarded
 from mocks.faults import Faults
 from mocks.openapi import NS, I, N, S, arr, document, get, obj, path_param, query, ref
 from mocks.population import EducationRecord, Population
 
-CREDENTIAL = Credential("api-key", "dev-education-key", header="x-api-key")
+CREDENTIAL = Credential("api-key", DEV_SECRETS["WARDGATE_EDUCATION_SECRET"], header="x-api-key")
 _SEN = {"none": "NONE", "sen-support": "SEN_SUPPORT", "ehc-plan": "EHC_PLAN"}
 
 

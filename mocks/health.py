@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, require_forwarded
 from mocks.faults import Faults
 from mocks.openapi import B, S, arr, document, get, obj, path_param, query, ref
 from mocks.population import HealthRecord, Population
 
-CREDENTIAL = Credential("bearer", "dev-health-token")
+CREDENTIAL = Credential("bearer", DEV_SECRETS["WARDGATE_HEALTH_SECRET"])
 NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = "application/fhir+json"
 

@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, require_forwarded
 from mocks.faults import Faults
 from mocks.openapi import document, get, query
 from mocks.population import Household, Population
 
-CREDENTIAL = Credential("basic", "dev-housing-password", user="wardgate")
+CREDENTIAL = Credential("basic", DEV_SECRETS["WARDGATE_HOUSING_SECRET"], user="wardgate")
 NS = "urn:wardshire:housing:v1"
 XML = "application/xml"
 

@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import regopy
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -45,8 +46,6 @@ class OpaState:
     _compiled: dict[str, Any] = field(default_factory=dict)  # query path -> (interpreter, bundle)
 
     def interpreter(self, modules: dict[str, str]) -> Any:
-        import regopy
-
         interp = regopy.Interpreter()
         for name, text in modules.items():
             interp.add_module(name, text)

@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, require_forwarded
 from mocks.faults import Faults
 from mocks.openapi import S, arr, document, get, obj, query, ref
 from mocks.population import PoliceRecord, Population
 
-CREDENTIAL = Credential("api-key", "dev-police-key", header="x-api-key")
+CREDENTIAL = Credential("api-key", DEV_SECRETS["WARDGATE_POLICE_SECRET"], header="x-api-key")
 
 
 def police_date(d: dt.date) -> str:

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from gateway.dev import ROLES
 from mocks import names
 from mocks.identifiers import nhs_check_digit, with_upn_check_letter
 
@@ -313,24 +314,6 @@ KINDS = (
     "refuge",
 )
 
-# Dev personas are the first practitioner of each role, so they are involved with real children.
-PERSONA_ROLES = (
-    ("social-worker", "social-care", "Children's Social Care Team"),
-    ("designated-safeguarding-lead", "education", "Schools"),
-    ("gp", "health", "General Practice"),
-    ("health-visitor", "health", "Health Visiting"),
-    ("school-nurse", "health", "School Nursing"),
-    ("police-officer", "police", "Public Protection Unit"),
-    ("housing-officer", "housing", "Housing Options"),
-    ("yot-worker", "youth-justice", "Youth Offending Team"),
-    ("camhs-clinician", "camhs", "CAMHS Community Team"),
-    ("sexual-health-nurse", "sexual-health", "Young People's Clinic"),
-    ("early-help-worker", "social-care", "Early Help Hub"),
-    ("voluntary-worker", "voluntary", "Wardbury Young Carers"),
-    ("auditor", "council", "Information Governance"),
-)
-
-
 _CONSENT_ROLES = ("gp", "school-nurse", "designated-safeguarding-lead", "early-help-worker", "health-visitor")
 
 
@@ -355,10 +338,9 @@ class _Generator:
         r = self.rng
         return Address(f"{r.randint(1, 180)} {r.choice(names.STREETS)}", r.choice(names.TOWNS), self._postcode())
 
-    def _practitioner(self, role: str, agency: str, team: str) -> str:
+    def _practitioner(self, role: str, agency: str, team: str, pid: str | None = None) -> str:
         r = self.rng
-        n = len(self.pop.practitioners) + 1
-        pid = f"P{n:06d}"
+        pid = pid or f"P{len(self.pop.practitioners) + 1:06d}"
         given = r.choice(names.GIVEN_FEMALE + names.GIVEN_MALE)
         family = r.choice(names.FAMILY)
         self.pop.practitioners[pid] = Practitioner(
@@ -375,8 +357,9 @@ class _Generator:
 
     def _directory(self) -> None:
         size = self.pop.size
-        for role, agency, team in PERSONA_ROLES:
-            self._practitioner(role, agency, team)
+        # Each role's first practitioner has the id gateway.dev gives it: the development personas are them.
+        for role in ROLES:
+            self._practitioner(role.name, role.agency, role.team, role.first_id)
         counts = {
             "social-worker": max(4, size // 150),
             "early-help-worker": max(2, size // 400),
@@ -389,9 +372,9 @@ class _Generator:
             "sexual-health-nurse": max(2, size // 1500),
             "voluntary-worker": max(2, size // 1000),
         }
-        for role, agency, team in PERSONA_ROLES:
-            for _ in range(counts.get(role, 0) - 1):
-                self._practitioner(role, agency, team)
+        for role in ROLES:
+            for _ in range(counts.get(role.name, 0) - 1):
+                self._practitioner(role.name, role.agency, role.team)
         for i in range(max(8, size // 350)):
             phase = "primary" if i % 3 else "secondary"
             urn = f"{100000 + i * 7:06d}"

@@ -13,14 +13,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, require_forwarded
 from mocks.faults import Faults
 from mocks.openapi import NS, I, S, arr, document, get, obj, query, ref
 from mocks.population import Population, YouthJusticeRecord
 
-YJ_CREDENTIAL = Credential("bearer", "dev-youthjustice-token")
-CAMHS_CREDENTIAL = Credential("api-key", "dev-camhs-key", header="x-api-key")
-SH_CREDENTIAL = Credential("bearer", "dev-sexualhealth-token")
+YJ_CREDENTIAL = Credential("bearer", DEV_SECRETS["WARDGATE_YOUTH_JUSTICE_SECRET"])
+CAMHS_CREDENTIAL = Credential("api-key", DEV_SECRETS["WARDGATE_CAMHS_SECRET"], header="x-api-key")
+SH_CREDENTIAL = Credential("bearer", DEV_SECRETS["WARDGATE_SEXUAL_HEALTH_SECRET"])
 
 
 def _iso_dt(d: object) -> str:

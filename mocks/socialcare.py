@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.dev import DEV_SECRETS
 from mocks.agency import AgencyApp, Credential, agency_app, require_forwarded
 from mocks.faults import Faults
 from mocks.openapi import NS, S, arr, document, get, obj, path_param, query, ref
 from mocks.population import Population, SocialCareRecord
 
-CREDENTIAL = Credential("api-key", "dev-socialcare-key", header="ocp-apim-subscription-key")
+CREDENTIAL = Credential("api-key", DEV_SECRETS["WARDGATE_SOCIAL_CARE_SECRET"], header="ocp-apim-subscription-key")
 _STATUS = {"child-in-need": "CIN", "child-protection": "CP", "looked-after": "LAC"}
 _SERVICE = {"camhs": "CAMHS", "sexual-health": "SEXUAL_HEALTH"}
 

@@ -12,8 +12,8 @@ from gateway.errors import BadRequest, Forbidden
 from gateway.graphql.schema import AccessRecord, WithheldField
 from gateway.identifiers import nhs_number_is_valid
 from gateway.pipeline.audit import audit_event
-from gateway.types import Context
-from resolvers.common import subject_of
+from gateway.pipeline.authenticate import require_subject
+from gateway.pipeline.context import Context
 
 AUDITOR_ROLES = frozenset({"auditor"})
 KINDS = ("child.read", "break-glass.refused", "policy.explain", "alert")
@@ -22,7 +22,7 @@ KINDS = ("child.read", "break-glass.refused", "policy.explain", "alert")
 async def resolve_access_log(info: Info[Context, None], child_id: strawberry.ID) -> list[AccessRecord]:
     ctx = info.context
     services, state = ctx.services, ctx.state
-    subject = subject_of(info)
+    subject = require_subject(state.subject, state.auth_error)
     if subject.role not in AUDITOR_ROLES:
         raise Forbidden("the access log is for auditors")
     nhs = str(child_id).replace(" ", "")

@@ -32,9 +32,7 @@ from aiocache.serializers import JsonSerializer
 from redis.exceptions import RedisError
 
 from gateway.errors import ConfigError
-from gateway.graphql.labels import FieldTable
 from gateway.metrics import Metrics
-from gateway.types import Label
 
 log = logging.getLogger("gateway.cache")
 
@@ -42,26 +40,6 @@ LOCK_LEASE_S = 2.0
 # What a cache backend raises when it is down or slow; anything else is a bug and is not swallowed.
 BACKEND_ERRORS = (RedisError, OSError, TimeoutError)
 POLL_S = 0.02
-
-
-def cacheable_fields(table: FieldTable, root: type) -> frozenset[str]:
-    """Coordinates (``Query.services``) of root fields whose whole answer is labelled ``directory``."""
-
-    def all_directory(cls: type, seen: frozenset[type]) -> bool:
-        if cls in seen:
-            return True
-        for info in table[cls].values():
-            if info.label is not Label.DIRECTORY:
-                return False
-            if info.target is not None and not all_directory(info.target, seen | {cls}):
-                return False
-        return True
-
-    return frozenset(
-        info.coordinate
-        for info in table[root].values()
-        if info.label is Label.DIRECTORY and (info.target is None or all_directory(info.target, frozenset()))
-    )
 
 
 def open_backend(url: str, namespace: str, *, op_timeout_s: float = 1.0) -> BaseCache:

@@ -9,68 +9,99 @@ schema, so a mistake stops start-up with a message naming the file and the key::
 
 from __future__ import annotations
 
+import base64
+import importlib
 import os
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.agencies.mapping import Extractor, compile_path, compile_spec
+from gateway.agencies.templates import PLACEHOLDERS, placeholders
+from gateway.dev import DEV_SECRETS
 from gateway.errors import ConfigError
 from gateway.types import Label
 
-SECTIONS: dict[str, tuple[str, ...]] = {
-    # section -> the fields a connector may fill (schema names, camelCase)
-    "identity": ("given", "family", "dateOfBirth", "gender", "deceased"),
-    "address": ("line1", "town", "postcode"),
-    "gp": ("practiceCode", "practiceName"),
-    "school": ("urn", "name"),
-    "earlyHelp": ("cafStatus", "leadProfessional"),
-    "socialCare": ("legalStatus", "planStartDate", "allocatedWorker"),
-    "education": ("attendancePercent", "exclusions", "senStatus", "safeguardingLead"),
-    "police": ("notifications",),
-    "housing": (
-        "tenancyAddress",
-        "tenancyStart",
-        "temporaryAccommodation",
-        "refuge",
-        "householdSize",
-        "housingOfficer",
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A part of a Child that a connector can fill: the Child fields it becomes and the names a connector
+    maps (schema names, camelCase)."""
+
+    child_fields: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+SECTIONS: dict[str, Section] = {
+    # The identity section fills several Child fields: name {given family}, dateOfBirth, gender, deceased.
+    "identity": Section(
+        ("name", "dateOfBirth", "gender", "deceased"), ("given", "family", "dateOfBirth", "gender", "deceased")
     ),
-    "youthJustice": ("orders", "worker"),
-    "mentalHealth": ("referrals",),
-    "sexualHealth": ("services",),
+    "address": Section(("address",), ("line1", "town", "postcode")),
+    "gp": Section(("gp",), ("practiceCode", "practiceName")),
+    "school": Section(("school",), ("urn", "name")),
+    "earlyHelp": Section(("earlyHelp",), ("cafStatus", "leadProfessional")),
+    "socialCare": Section(("socialCare",), ("legalStatus", "planStartDate", "allocatedWorker")),
+    "education": Section(("education",), ("attendancePercent", "exclusions", "senStatus", "safeguardingLead")),
+    "police": Section(("police",), ("notifications",)),
+    "housing": Section(
+        ("housing",),
+        ("tenancyAddress", "tenancyStart", "temporaryAccommodation", "refuge", "householdSize", "housingOfficer"),
+    ),
+    "youthJustice": Section(("youthJustice",), ("orders", "worker")),
+    "mentalHealth": Section(("mentalHealth",), ("referrals",)),
+    "sexualHealth": Section(("sexualHealth",), ("services",)),
 }
-"""The parts of a Child a connector can fill. ``involvements`` are separate: every agency may add some."""
+"""The parts of a Child a connector can fill, the one place this map is written. ``involvements`` are
+separate: every agency may add some."""
+
+CHILD_SECTIONS: dict[str, str] = {child: name for name, s in SECTIONS.items() for child in s.child_fields}
+"""Child field -> the section that fills it (derived from :data:`SECTIONS`)."""
+
+FACTS = ("shielded", "consents")
+"""The facts about a child a connector may supply for policy (see ``facts:`` in a connector file)."""
 
 INVOLVEMENT_FIELDS = ("service", "role", "status", "since", "isLeadProfessional", "practitioner")
-LOOKUP_KEYS = ("nhs_number", "demographics", "cross_reference")
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]*))?\}")
 
 
 class CredentialSpec(BaseModel):
+    """How the gateway proves itself to an agency. The secret comes from the environment variable
+    ``secret_env``; in development only, a ``secret`` written in the file or the development secret in
+    :data:`gateway.dev.DEV_SECRETS` stands in for it."""
+
     model_config = ConfigDict(extra="forbid")
 
     scheme: Literal["bearer", "api-key", "basic", "none"]
-    secret: str = ""
-    secret_env: str | None = None
+    secret_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    secret: str | None = None  # development only: production refuses a secret written in a file
     header: str = "X-API-Key"
     user: str = "wardgate"
 
-    def resolve(self) -> str:
+    def resolve(self, *, development: bool) -> str:
+        """The secret; :class:`ConfigError` naming the variable to set if there is none."""
+        if self.scheme == "none":
+            return ""
         if self.secret_env and os.environ.get(self.secret_env):
             return os.environ[self.secret_env]
-        return self.secret
+        if development:
+            if self.secret:
+                return self.secret
+            if self.secret_env in DEV_SECRETS:
+                return DEV_SECRETS[self.secret_env]
+        if self.secret and not development:
+            raise ConfigError(
+                f"a secret written in the connector file is for development; set {self.secret_env or 'secret_env'}"
+            )
+        raise ConfigError(f"set {self.secret_env or 'secret_env'}: the agency's credential")
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, *, development: bool) -> dict[str, str]:
         """The headers that carry this credential (basic auth is encoded here, once)."""
-        import base64
-
-        secret = self.resolve()
+        secret = self.resolve(development=development)
         if self.scheme == "bearer":
             return {"Authorization": f"Bearer {secret}"}
         if self.scheme == "api-key":
@@ -175,15 +206,16 @@ class ConnectorSpec(BaseModel):
         for name, fields in value.items():
             if name not in SECTIONS:
                 raise ValueError(f"unknown section {name!r}; known: {sorted(SECTIONS)}")
-            if unknown := set(fields) - set(SECTIONS[name]):
-                raise ValueError(f"section {name!r} has no fields {sorted(unknown)}; it has {list(SECTIONS[name])}")
+            if unknown := set(fields) - set(SECTIONS[name].fields):
+                known = list(SECTIONS[name].fields)
+                raise ValueError(f"section {name!r} has no fields {sorted(unknown)}; it has {known}")
         return value
 
     @field_validator("facts")
     @classmethod
     def _facts_known(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if unknown := set(value) - {"shielded", "consents"}:
-            raise ValueError(f"unknown facts {sorted(unknown)}; known: ['consents', 'shielded']")
+        if unknown := set(value) - set(FACTS):
+            raise ValueError(f"unknown facts {sorted(unknown)}; known: {sorted(FACTS)}")
         return value
 
 
@@ -217,32 +249,33 @@ class Connector:
     facts: dict[str, Extractor]
     sections: dict[str, list[tuple[str, Extractor]]]
     involvements: list[Involvements] = field(default_factory=list)
+    decode: Callable[[bytes], Any] = orjson.loads  # the wire format: JSON, or the adapter's ``decode``
 
     @property
     def agency(self) -> str:
         return self.spec.agency
 
-    def needs(self) -> set[str]:
-        """Agencies whose answer this one's lookups wait for (health for demographics, cross-reference owners)."""
+    def needs(self, spine: str) -> set[str]:
+        """Agencies whose answer this one's lookups wait for (the spine for demographics, cross-reference owners)."""
         out: set[str] = set()
         for lookup in self.spec.lookups:
             if lookup.by == "demographics":
-                out.add("health")
+                out.add(spine)
             elif lookup.by == "cross_reference" and lookup.from_agency:
                 out.add(lookup.from_agency)
         out.discard(self.agency)
         return out
 
 
-def _compile(spec: ConnectorSpec, source: Path | None) -> Connector:
+def _compile(spec: ConnectorSpec, source: Path | None, development: bool) -> Connector:
     where = str(source) if source else spec.agency
 
     def c(value: Any, key: str) -> Extractor:
         return compile_spec(value, f"{where}: {key}")
 
     for i, lookup in enumerate(spec.lookups):
-        for name, _fmt in _PLACEHOLDER.findall(lookup.path + "".join(lookup.params.values())):
-            if name not in ("nhs_number", "given", "family", "dob", "postcode", "key"):
+        for name in placeholders(lookup.path + "".join(lookup.params.values())):
+            if name not in PLACEHOLDERS:
                 raise ConfigError(f"{where}: lookups[{i}] uses unknown placeholder {{{name}}}")
         if lookup.by == "cross_reference" and not (lookup.from_agency and lookup.key):
             raise ConfigError(f"{where}: lookups[{i}] by cross_reference needs 'from' and 'key'")
@@ -261,9 +294,10 @@ def _compile(spec: ConnectorSpec, source: Path | None) -> Connector:
         for i, inv in enumerate(spec.involvements)
     ]
     return Connector(
+        decode=_decoder(spec, where),
         spec=spec,
         source=source,
-        headers=spec.credential.headers(),
+        headers=_credential_headers(spec, where, development),
         lookups=[Lookup(lk, compile_path(lk.records)) for lk in spec.lookups],
         search=Lookup(spec.search, compile_path(spec.search.records)) if spec.search else None,
         record_id=c(spec.record.id, "record.id"),
@@ -281,7 +315,34 @@ def _compile(spec: ConnectorSpec, source: Path | None) -> Connector:
     )
 
 
-def parse_connector(text: str, source: Path | None = None, overrides: dict[str, Any] | None = None) -> Connector:
+def _decoder(spec: ConnectorSpec, where: str) -> Callable[[bytes], Any]:
+    """How the agency's bodies are read: JSON, or an adapter module's ``decode(body)``."""
+    if not spec.adapter:
+        return orjson.loads
+    try:
+        module = importlib.import_module(spec.adapter)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: adapter {spec.adapter!r} cannot be imported: {exc}") from exc
+    decode = getattr(module, "decode", None)
+    if not callable(decode):
+        raise ConfigError(f"{where}: adapter {spec.adapter!r} has no decode(body) function")
+    return decode  # type: ignore[no-any-return]
+
+
+def _credential_headers(spec: ConnectorSpec, where: str, development: bool) -> dict[str, str]:
+    try:
+        return spec.credential.headers(development=development)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc.message}") from None
+
+
+def parse_connector(
+    text: str,
+    source: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    development: bool = False,
+) -> Connector:
     where = str(source) if source else "<connector>"
     try:
         raw = yaml.safe_load(text)
@@ -296,11 +357,15 @@ def parse_connector(text: str, source: Path | None = None, overrides: dict[str, 
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{where}: {problems}") from exc
-    return _compile(spec, source)
+    return _compile(spec, source, development)
 
 
 def load_connectors(
-    directories: Iterable[Path], overrides: dict[str, dict[str, Any]] | None = None
+    directories: Iterable[Path],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    *,
+    spine: str,
+    development: bool = False,
 ) -> dict[str, Connector]:
     """Every ``*.yaml`` connector in the directories, by agency. Duplicate agencies are an error."""
     overrides = overrides or {}
@@ -311,7 +376,7 @@ def load_connectors(
         for path in sorted(directory.glob("*.yaml")):
             text = path.read_text(encoding="utf-8")
             agency = (yaml.safe_load(text) or {}).get("agency") if text.strip() else None
-            connector = parse_connector(text, path, overrides.get(str(agency), {}))
+            connector = parse_connector(text, path, overrides.get(str(agency), {}), development=development)
             if connector.agency in out:
                 raise ConfigError(
                     f"{path}: agency {connector.agency!r} is already defined by {out[connector.agency].source}"
@@ -319,8 +384,12 @@ def load_connectors(
             out[connector.agency] = connector
     if not out:
         raise ConfigError("no connector files found")
+    if spine not in out:
+        raise ConfigError(f"the spine agency {spine!r} has no connector (WARDGATE_SPINE names it)")
+    if not any(lk.by == "nhs_number" for lk in out[spine].spec.lookups):
+        raise ConfigError(f"{out[spine].source}: the spine agency must be looked up by nhs_number")
     for connector in out.values():
-        for dep in connector.needs():
+        for dep in connector.needs(spine):
             if dep not in out:
                 raise ConfigError(f"{connector.source}: looks records up through {dep!r}, which has no connector")
     return out

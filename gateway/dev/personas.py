@@ -1,15 +1,23 @@
-"""Development personas and their tokens, signed with the local dev key (see gateway/devkeys)."""
+"""The development personas, and the practitioner roles the mock council employs, defined once.
+
+The mock directory (``mocks/population.py``) creates each role's first practitioner with the id written
+here, so a persona's token names a practitioner the mock agencies know and who works with real children
+of the synthetic population.
+"""
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass
 
-import jwt
 
-from gateway.config import DEV_KEYS
-from gateway.pipeline.authenticate import DEV_KID
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A practitioner role, the agency it belongs to, its team, and the id of its first practitioner."""
+
+    name: str
+    agency: str
+    team: str
+    first_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,52 +29,48 @@ class Persona:
     title: str
 
 
-# Practitioner ids match the mock directory: the first practitioner of each role is the persona.
+ROLES: tuple[Role, ...] = (
+    Role("social-worker", "social-care", "Children's Social Care Team", "P000001"),
+    Role("designated-safeguarding-lead", "education", "Schools", "P000002"),
+    Role("gp", "health", "General Practice", "P000003"),
+    Role("health-visitor", "health", "Health Visiting", "P000004"),
+    Role("school-nurse", "health", "School Nursing", "P000005"),
+    Role("police-officer", "police", "Public Protection Unit", "P000006"),
+    Role("housing-officer", "housing", "Housing Options", "P000007"),
+    Role("yot-worker", "youth-justice", "Youth Offending Team", "P000008"),
+    Role("camhs-clinician", "camhs", "CAMHS Community Team", "P000009"),
+    Role("sexual-health-nurse", "sexual-health", "Young People's Clinic", "P000010"),
+    Role("early-help-worker", "social-care", "Early Help Hub", "P000011"),
+    Role("voluntary-worker", "voluntary", "Wardbury Young Carers", "P000012"),
+    Role("auditor", "council", "Information Governance", "P000013"),
+)
+"""Every role the mock council employs, in the order its directory is built."""
+
+_ROLE = {r.name: r for r in ROLES}
+
+
+def _persona(name: str, role: str, title: str) -> Persona:
+    r = _ROLE[role]
+    return Persona(name, r.first_id, r.name, r.agency, title)
+
+
 PERSONAS: tuple[Persona, ...] = (
-    Persona("social-worker", "P000001", "social-worker", "social-care", "Social worker"),
-    Persona(
-        "teacher", "P000002", "designated-safeguarding-lead", "education", "Teacher / designated safeguarding lead"
-    ),
-    Persona("gp", "P000003", "gp", "health", "GP"),
-    Persona("health-visitor", "P000004", "health-visitor", "health", "Health visitor"),
-    Persona("police-officer", "P000006", "police-officer", "police", "Police officer, public protection unit"),
-    Persona("housing-officer", "P000007", "housing-officer", "housing", "Housing officer"),
-    Persona("yot-worker", "P000008", "yot-worker", "youth-justice", "Youth offending worker"),
-    Persona("camhs-clinician", "P000009", "camhs-clinician", "camhs", "CAMHS clinician"),
-    Persona("voluntary-worker", "P000012", "voluntary-worker", "voluntary", "Voluntary-sector worker"),
-    Persona("auditor", "P000013", "auditor", "council", "Auditor (reads the audit trail, never child data)"),
+    _persona("social-worker", "social-worker", "Social worker"),
+    _persona("teacher", "designated-safeguarding-lead", "Teacher / designated safeguarding lead"),
+    _persona("gp", "gp", "GP"),
+    _persona("health-visitor", "health-visitor", "Health visitor"),
+    _persona("police-officer", "police-officer", "Police officer, public protection unit"),
+    _persona("housing-officer", "housing-officer", "Housing officer"),
+    _persona("yot-worker", "yot-worker", "Youth offending worker"),
+    _persona("camhs-clinician", "camhs-clinician", "CAMHS clinician"),
+    _persona("voluntary-worker", "voluntary-worker", "Voluntary-sector worker"),
+    _persona("auditor", "auditor", "Auditor (reads the audit trail, never child data)"),
 )
 
 
 def persona(name: str) -> Persona:
+    """The persona called ``name``; :class:`KeyError` with the known names if there is none."""
     for p in PERSONAS:
         if p.name == name:
             return p
     raise KeyError(f"unknown persona {name!r}; known: {', '.join(p.name for p in PERSONAS)}")
-
-
-def dev_token(
-    name: str,
-    *,
-    mfa: bool = False,
-    issuer: str = "https://wardgate.dev/issuer",
-    audience: str = "wardgate",
-    ttl_s: int = 3600,
-) -> str:
-    p = persona(name)
-    now = int(time.time())
-    claims = {
-        "iss": issuer,
-        "aud": audience,
-        "sub": p.practitioner_id,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl_s,
-        "jti": str(uuid.uuid4()),
-        "name": p.title,
-        "role": p.role,
-        "agency": p.agency,
-        "amr": ["pwd", "mfa"] if mfa else ["pwd"],
-    }
-    key = (DEV_KEYS / "dev-signing-key.pem").read_bytes()
-    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": DEV_KID})

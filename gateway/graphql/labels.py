@@ -122,3 +122,23 @@ def field_table(schema: strawberry.Schema, roots: tuple[type, ...]) -> FieldTabl
     if missing:
         raise ConfigError("schema fields without a label: " + ", ".join(sorted(missing)))
     return table
+
+
+def cacheable_fields(table: FieldTable, root: type) -> frozenset[str]:
+    """Coordinates (``Query.services``) of root fields whose whole answer is labelled ``directory``."""
+
+    def all_directory(cls: type, seen: frozenset[type]) -> bool:
+        if cls in seen:
+            return True
+        for info in table[cls].values():
+            if info.label is not Label.DIRECTORY:
+                return False
+            if info.target is not None and not all_directory(info.target, seen | {cls}):
+                return False
+        return True
+
+    return frozenset(
+        info.coordinate
+        for info in table[root].values()
+        if info.label is Label.DIRECTORY and (info.target is None or all_directory(info.target, frozenset()))
+    )

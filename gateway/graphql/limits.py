@@ -1,5 +1,6 @@
-"""Parse & limit: every document is refused before anything runs if it is too big, too deep, too costly,
-not trusted, or introspection where that is off; and searches are rate-limited per practitioner.
+"""Parse & limit: every document is refused before anything runs if it is too deep, too costly, not
+trusted, or introspection where that is off. (The body's size is refused earlier, by
+:class:`gateway.server.http.BodyLimit`; requests per practitioner by :mod:`gateway.pipeline.quota`.)
 
 Order, cheapest first: the request body's size (ASGI, before JSON is parsed); trusted documents (before
 parsing); tokens (during parsing); depth, aliases, cost and introspection (validation rules, cached per
@@ -27,7 +28,6 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -39,7 +39,7 @@ from strawberry.extensions import (
 from strawberry.schema.schema import validate_document
 
 from gateway.config import Settings
-from gateway.errors import ConfigError, DocumentNotTrusted, RateLimited
+from gateway.errors import ConfigError, DocumentNotTrusted
 
 # Cost: every field costs 1; these cost more because each asks agencies (child: every agency once;
 # search: health and social care for up to ten candidates). A list multiplies its items' cost by its
@@ -246,89 +246,3 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         type("ValidationByText", (_ValidationByText,), {"cache": LRUCache(maxsize=512)}),
     ]
     return factories
-
-
-class BodyLimit:
-    """Refuse a request whose body (or GET query string) is over ``max_bytes``, before it is parsed.
-
-    The body is read here, counting, and handed on whole; GraphQL bodies are small by design.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] | None = None) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.on_reject = on_reject
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if len(scope.get("query_string", b"")) > self.max_bytes:
-            await self._reject(send, 414, "the query string is over the limit")
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send, 413, "the request body is over the limit")
-            return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._reject(send, 413, "the request body is over the limit")
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _reject(self, send: Send, status: int, message: str) -> None:
-        if self.on_reject is not None:
-            self.on_reject()
-        payload = orjson.dumps(
-            {
-                "data": None,
-                "errors": [
-                    {"message": f"{message} ({self.max_bytes} bytes)", "extensions": {"code": "REQUEST_TOO_LARGE"}}
-                ],
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-
-class SearchRateLimiter:
-    """A moving window per practitioner (the `limits` library; memory, or Redis to share across instances)."""
-
-    def __init__(self, rate: str, storage_uri: str) -> None:
-        from limits import parse_many, storage
-        from limits.aio.strategies import MovingWindowRateLimiter
-
-        try:
-            self.items = parse_many(rate)
-            self._limiter = MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
-        except ValueError as exc:
-            raise ConfigError(f"search_rate {rate!r} / rate_limit_storage {storage_uri!r}: {exc}") from exc
-        self.rate = rate
-
-    async def check(self, practitioner_id: str) -> None:
-        """Count one search; raise :class:`RateLimited` once any window is full."""
-        for item in self.items:
-            if not await self._limiter.hit(item, "search", practitioner_id):
-                raise RateLimited(f"too many searches: at most {self.rate} per practitioner")

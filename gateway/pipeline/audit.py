@@ -14,6 +14,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import AuditUnavailable
+from gateway.metrics import Metrics
 from gateway.types import Subject
 
 GENESIS = "0" * 64
@@ -168,3 +170,27 @@ def read_records(path: Path, **match: Any) -> Iterator[dict[str, Any]]:
                 continue  # `wardgate audit verify` reports it; a reader shows what it can
             if all(record.get(k) == v for k, v in match.items()):
                 yield record
+
+
+class MeteredAuditSink(AuditSink):
+    """Any audit sink, with its append latency and failures counted."""
+
+    def __init__(self, inner: AuditSink, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    async def write(self, event: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            await self.inner.write(event)
+        except BaseException:
+            self.metrics.audit_failures.inc()
+            raise
+        finally:
+            self.metrics.audit_seconds.observe(time.perf_counter() - started)
+
+    async def ready(self) -> bool:
+        return await self.inner.ready()
+
+    async def records(self, **match: Any) -> list[dict[str, Any]]:
+        return await self.inner.records(**match)

@@ -20,10 +20,10 @@ from pathlib import Path
 import jwt
 from cachetools import TLRUCache
 
+from gateway.dev import DEV_KID
 from gateway.errors import AuthError, ConfigError
 from gateway.types import Subject
 
-DEV_KID = "wardgate-dev-1"
 _SYMMETRIC = {"HS256", "HS384", "HS512", "none"}
 VERIFIED_TTL_S = 60.0
 VERIFIED_MAX = 10_000
@@ -127,3 +127,10 @@ class Authenticator:
         )
         self._verified[token] = (subject, float(claims["exp"]) + self.leeway)
         return subject
+
+
+def require_subject(subject: Subject | None, auth_error: str | None) -> Subject:
+    """The authenticated practitioner, or ``UNAUTHENTICATED`` with why the token was refused."""
+    if subject is None:
+        raise AuthError("authentication required", reason=auth_error or "MISSING")
+    return subject

@@ -10,38 +10,14 @@ Conflicts between agencies (date of birth, address, deceased) are reported, neve
 from __future__ import annotations
 
 import abc
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gateway.agencies.connectors import Connector
+from gateway.agencies.connectors import CHILD_SECTIONS, Connector
 from gateway.errors import AgencyBadResponse, AgencyError
-from gateway.pipeline.plan import CHILD_SECTIONS
+from gateway.pipeline.records import AgencyAnswer, Demographics, extract_demographics
 from gateway.types import MATCH_ORDER, Label
-
-if TYPE_CHECKING:
-    from gateway.pipeline.fanout import AgencyAnswer
-
-
-@dataclass(frozen=True, slots=True)
-class Demographics:
-    given: str | None
-    family: str | None
-    dob: dt.date | None
-    postcode: str | None
-
-
-def extract_demographics(connector: Connector, record: Any) -> Demographics:
-    d = connector.demographics
-    values = {k: (d[k](record) if k in d else None) for k in ("given", "family", "dob", "postcode")}
-    dob = values["dob"]
-    return Demographics(
-        given=str(values["given"]) if values["given"] else None,
-        family=str(values["family"]) if values["family"] else None,
-        dob=dob if isinstance(dob, dt.date) else None,
-        postcode=str(values["postcode"]) if values["postcode"] else None,
-    )
 
 
 class Matcher(abc.ABC):
@@ -121,6 +97,7 @@ class Profile:
     """One child as the agencies describe them, before policy: plain data shaped like the schema."""
 
     nhs_number: str
+    spine: str  # the agency the child was looked up at by NHS number (the demographic spine)
     fields: dict[str, Any] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
     errors: dict[str, AgencyError] = field(default_factory=dict)
@@ -138,15 +115,18 @@ def _section(connector: Connector, name: str, record: Any) -> dict[str, Any]:
 class Linker:
     """Builds a :class:`Profile` from the fan-out's answers. Stateless; built once at start-up."""
 
-    def __init__(self, connectors: Mapping[str, Connector]) -> None:
+    def __init__(self, connectors: Mapping[str, Connector], *, spine: str) -> None:
         self.connectors = connectors
+        self.spine = spine
+        # How sensitive the fact that an agency holds a record is: its connector's presence label.
+        self.presence: dict[str, Label] = {a: c.spec.presence_label for a, c in connectors.items()}
         self.providers: dict[str, list[str]] = {}
         for agency, connector in connectors.items():
             for name in connector.sections:
                 self.providers.setdefault(name, []).append(agency)
 
     def link(self, nhs_number: str, answers: Mapping[str, AgencyAnswer]) -> Profile:
-        profile = Profile(nhs_number)
+        profile = Profile(nhs_number, self.spine)
         facts = profile.facts
         bad: dict[str, AgencyError] = {}
         grades: list[str] = []
@@ -241,16 +221,16 @@ class Linker:
                     facts.consents.extend(v for v in value if isinstance(v, dict) and v.get("service"))
 
     def _conflicts(self, profile: Profile, answers: Mapping[str, AgencyAnswer]) -> None:
-        spine = answers.get("health")
+        spine = answers.get(self.spine)
         if spine is None or not spine.records:
             return
-        base = spine.demographics or extract_demographics(self.connectors["health"], spine.records[0].raw)
+        base = spine.demographics or extract_demographics(self.connectors[self.spine], spine.records[0].raw)
         dob: list[tuple[str, str]] = []
         postcode: list[tuple[str, str]] = []
         holders: list[str] = []
         for agency in sorted(answers):
             answer = answers[agency]
-            if agency == "health" or not answer.records:
+            if agency == self.spine or not answer.records:
                 continue
             holders.append(agency)
             first = answer.records[0]
@@ -260,8 +240,8 @@ class Linker:
             if other.postcode and base.postcode and _norm(other.postcode) != _norm(base.postcode):
                 postcode.append((agency, other.postcode))
         if dob and base.dob:
-            profile.conflicts.append(("dateOfBirth", [("health", base.dob.isoformat()), *dob]))
+            profile.conflicts.append(("dateOfBirth", [(self.spine, base.dob.isoformat()), *dob]))
         if postcode and base.postcode:
-            profile.conflicts.append(("address.postcode", [("health", base.postcode), *postcode]))
+            profile.conflicts.append(("address.postcode", [(self.spine, base.postcode), *postcode]))
         if profile.fields.get("deceased") and holders:
-            profile.conflicts.append(("deceased", [("health", "true"), *((a, "false") for a in holders)]))
+            profile.conflicts.append(("deceased", [(self.spine, "true"), *((a, "false") for a in holders)]))

@@ -1,4 +1,8 @@
-"""Application factory: builds every service once at start-up and injects it; no module-level singletons."""
+"""Application factory: builds every service once at start-up and injects it; no module-level singletons.
+
+app = create_app(load_settings())                       # what ``gateway.server.asgi`` serves
+app = create_app(settings, upstream=HttpxUpstream(transport=...))   # tests inject services
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
@@ -16,51 +19,37 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.agencies.cache import DirectoryCache, cacheable_fields, open_backend
-from gateway.agencies.connectors import Connector, ResilienceSpec, load_connectors
+from gateway.agencies.cache import DirectoryCache, open_backend
+from gateway.agencies.client import AgencyClient
+from gateway.agencies.connectors import ResilienceSpec, load_connectors
+from gateway.agencies.directory import DIRECTORY_TIMEOUT_S, DirectoryClient
 from gateway.agencies.resilience import Guards
 from gateway.agencies.upstream import AiohttpUpstream, HttpxUpstream, UpstreamClient
-from gateway.config import DEV_SEARCH_KEY, Settings
+from gateway.config import Settings
 from gateway.errors import ConfigError
-from gateway.graphql.labels import FieldTable, field_table
-from gateway.graphql.limits import BodyLimit, SearchRateLimiter, limit_extensions
-from gateway.metrics import CONTENT_TYPE, MeteredAuditSink, Metrics
-from gateway.pipeline.audit import AuditSink, JsonlAuditSink
+from gateway.graphql.executor import GatewayExecutor
+from gateway.graphql.labels import cacheable_fields, field_table
+from gateway.graphql.limits import limit_extensions
+from gateway.graphql.schema import Child
+from gateway.graphql.selection import SelectionCache
+from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.pipeline.audit import AuditSink, JsonlAuditSink, MeteredAuditSink
 from gateway.pipeline.authenticate import Authenticator
+from gateway.pipeline.child import ChildPipeline
+from gateway.pipeline.context import Services
 from gateway.pipeline.fanout import FanOut
 from gateway.pipeline.link import Linker, Matcher, RuleMatcher
 from gateway.pipeline.notify import Notifier
 from gateway.pipeline.policy.decide import Policy
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
-from gateway.pipeline.respond import GatewayExecutor, GatewayView
+from gateway.pipeline.quota import Quota
+from gateway.pipeline.search import SearchPipeline
+from gateway.server.http import BodyLimit, GatewayView
 from gateway.server.logs import RequestLog, log_errors
 from gateway.server.readiness import Readiness
-from gateway.types import Label
+from resolvers import Query
 
 log = logging.getLogger("gateway.app")
-
-
-@dataclass(slots=True)
-class Services:
-    """Everything a request needs, built once per worker."""
-
-    settings: Settings
-    connectors: dict[str, Connector]
-    upstream: UpstreamClient
-    fanout: FanOut
-    linker: Linker
-    policy: Policy
-    audit: AuditSink
-    authenticator: Authenticator
-    table: FieldTable
-    presence: dict[str, Label]
-    directory: Any
-    search_limiter: SearchRateLimiter
-    metrics: Metrics
-    guards: Guards
-    cache: DirectoryCache
-    notifier: Notifier
-    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class _Schema(strawberry.Schema):
@@ -71,8 +60,6 @@ class _Schema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    from resolvers import Query
-
     return _Schema(query=Query, extensions=limit_extensions(settings), execution_context_class=GatewayExecutor)
 
 
@@ -91,6 +78,19 @@ def _guard_policy(settings: Settings, own: ResilienceSpec) -> dict[str, Any]:
     }
 
 
+def _upstream(settings: Settings) -> UpstreamClient:
+    if settings.upstream_client == "aiohttp":
+        return AiohttpUpstream(pool_size=settings.upstream_pool_size)
+    return HttpxUpstream(pool_size=settings.upstream_pool_size)
+
+
+def build_engine(settings: Settings) -> PolicyEngine:
+    """The configured policy engine: embedded (regopy) or an OPA server."""
+    if settings.policy_engine == "opa":
+        return OpaEngine(url=settings.opa_url, timeout=settings.opa_timeout_ms / 1000, push=settings.opa_push_policies)
+    return EmbeddedEngine()
+
+
 def build_services(
     settings: Settings,
     schema: strawberry.Schema,
@@ -100,33 +100,40 @@ def build_services(
     audit: AuditSink | None = None,
     matcher: Matcher | None = None,
 ) -> Services:
-    from gateway.graphql.schema import Child
-    from resolvers.directory import DirectoryClient
-
+    """Every service, built once; ``upstream``, ``engine``, ``audit`` and ``matcher`` replace the configured
+    ones (tests). Raises :class:`ConfigError` naming the first thing that stops this configuration."""
+    if problems := settings.production_problems():
+        raise ConfigError("production mode: " + "; ".join(problems))
+    spine = settings.spine
     overrides = {a: {"base_url": u} for a, u in settings.agency_urls.items()}
-    connectors = load_connectors(settings.connectors, overrides)
-    if upstream is None:
-        upstream = (
-            AiohttpUpstream(pool_size=settings.upstream_pool_size)
-            if settings.upstream_client == "aiohttp"
-            else HttpxUpstream(pool_size=settings.upstream_pool_size)
-        )
-    if engine is None:
-        engine = (
-            OpaEngine(url=settings.opa_url, timeout=settings.opa_timeout_ms / 1000, push=settings.opa_push_policies)
-            if settings.policy_engine == "opa"
-            else EmbeddedEngine()
-        )
-    from resolvers import Query
-
+    connectors = load_connectors(settings.connectors, overrides, spine=spine, development=settings.development)
+    upstream = upstream or _upstream(settings)
+    engine = engine or build_engine(settings)
     table = field_table(schema, (Query, Child))
-    if settings.mode == "production" and settings.search_hmac_key == DEV_SEARCH_KEY:
-        raise ConfigError("production mode needs its own search_hmac_key (WARDGATE_SEARCH_HMAC_KEY)")
     metrics = Metrics()
     guards = Guards(metrics)
-    for agency, connector in connectors.items():
-        guards.add(agency, **_guard_policy(settings, connector.spec.resilience))
-    directory_guard = guards.add("directory", **_guard_policy(settings, ResilienceSpec()))
+    clients = {
+        agency: AgencyClient(
+            agency,
+            c.spec.base_url,
+            c.headers,
+            upstream,
+            guards.add(agency, **_guard_policy(settings, c.spec.resilience)),
+            decode=c.decode,
+            timeout_s=c.spec.timeout_ms / 1000,
+            max_bytes=c.spec.max_body_bytes,
+        )
+        for agency, c in connectors.items()
+    }
+    directory_client = AgencyClient(
+        "directory",
+        settings.directory_url,
+        {"X-API-Key": settings.directory_api_key or ""},
+        upstream,
+        guards.add("directory", **_guard_policy(settings, ResilienceSpec())),
+        timeout_s=DIRECTORY_TIMEOUT_S,
+        max_bytes=8 << 20,
+    )
     cache = DirectoryCache(
         open_backend(settings.cache_url, settings.cache_namespace),
         cacheable_fields(table, Query),
@@ -134,13 +141,17 @@ def build_services(
         metrics,
     )
     sink = MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics)
+    policy = Policy(engine, root=settings.policy_dir, metrics=metrics)
+    fanout = FanOut(connectors, clients, matcher or RuleMatcher(), metrics, spine=spine)
+    linker = Linker(connectors, spine=spine)
+    notifier = Notifier(connectors, upstream, sink, batch_ms=settings.notify_batch_ms)
+    searches = Quota("search", settings.search_rate, settings.rate_limit_storage, noun="searches")
     return Services(
         settings=settings,
         connectors=connectors,
+        clients=clients,
         upstream=upstream,
-        fanout=FanOut(connectors, upstream, matcher or RuleMatcher(), guards),
-        linker=Linker(connectors),
-        policy=Policy(engine, root=settings.policy_dir, metrics=metrics),
+        policy=policy,
         audit=sink,
         authenticator=Authenticator(
             issuer=settings.issuer,
@@ -149,16 +160,27 @@ def build_services(
             jwks_path=settings.jwks_path,
             jwks_url=settings.jwks_url,
             leeway_s=settings.clock_skew_s,
-            production=settings.mode == "production",
+            production=not settings.development,
         ),
         table=table,
-        presence={a: c.spec.presence_label for a, c in connectors.items()},
-        directory=DirectoryClient(settings, upstream, cache, directory_guard),
-        search_limiter=SearchRateLimiter(settings.search_rate, settings.rate_limit_storage),
+        directory=DirectoryClient(directory_client, cache),
         metrics=metrics,
         guards=guards,
         cache=cache,
-        notifier=Notifier(connectors, upstream, sink, batch_ms=settings.notify_batch_ms),
+        notifier=notifier,
+        selections=SelectionCache(),
+        child=ChildPipeline(settings, connectors, fanout, linker, policy, table, sink, notifier),
+        search=SearchPipeline(
+            settings,
+            connectors,
+            fanout,
+            linker,
+            policy,
+            table,
+            sink,
+            searches,
+            search_key=settings.search_hmac_key or "",
+        ),
     )
 
 
@@ -168,7 +190,7 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
     services = build_services(settings, schema, **injected)
     view = GatewayView(
         schema,
-        graphql_ide="graphiql" if settings.graphiql and settings.mode == "development" else None,
+        graphql_ide="graphiql" if settings.graphiql and settings.development else None,
         allow_queries_via_get=True,
     )
 

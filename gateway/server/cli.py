@@ -3,69 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
-import time
+import tempfile
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
+import uvicorn
+
+from gateway.config import load_settings
+from gateway.dev import PERSONAS
+from gateway.dev.tokens import dev_token
+from gateway.errors import ConfigError
+from gateway.pipeline.audit import read_records, verify
+from gateway.pipeline.search import search_digest
+from gateway.server.app import create_app
+from gateway.server.logs import logging_config
+from gateway.server.policytools import commands
 from gateway.types import Purpose
 
 
-def _mocks(args: argparse.Namespace) -> int:
-    from mocks.faults import Faults
-    from mocks.population import Population
-    from mocks.runner import serve
-
-    faults: dict[str, Faults] = {}
-    if args.faults:
-        raw = json.loads(Path(args.faults).read_text())
-        faults = {name: Faults.model_validate(spec) for name, spec in raw.items()}
-    started = time.perf_counter()
-    pop = Population.generate(children=args.children, seed=args.seed)
-    print(
-        f"population: {args.children} children, seed {args.seed}, built in {time.perf_counter() - started:.1f}s",
-        flush=True,
-    )
-    try:
-        asyncio.run(serve(pop, host=args.host, base_port=args.base_port, faults=faults))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def _children(args: argparse.Namespace) -> int:
-    from mocks.population import KINDS, Population
-
-    if args.kind and args.kind not in KINDS:
-        print(f"unknown kind {args.kind!r}; kinds: {', '.join(KINDS)}", file=sys.stderr)
-        return 2
-    pop = Population.generate(children=args.children, seed=args.seed)
-    shown = 0
-    for child in pop.children:
-        if args.kind and args.kind not in child.kinds:
-            continue
-        print(json.dumps(child.facts()))
-        shown += 1
-        if shown >= args.limit:
-            break
-    return 0
-
-
 def _personas(args: argparse.Namespace) -> int:
-    from gateway.dev.personas import PERSONAS
-
     for p in PERSONAS:
         print(f"{p.name:<18} {p.practitioner_id}  role={p.role:<30} agency={p.agency:<14} {p.title}")
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.dev.personas import dev_token
-
     try:
         print(dev_token(args.persona, mfa=args.mfa, ttl_s=args.ttl))
     except KeyError as exc:
@@ -75,11 +43,6 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.config import load_settings
-    from gateway.errors import ConfigError
-
     if args.config:
         os.environ["WARDGATE_CONFIG"] = args.config
     try:
@@ -88,19 +51,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        from gateway.server.app import create_app
-
         create_app(settings)  # validate connectors, labels and keys before binding the port
     except ConfigError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("WARDGATE_HOST", settings.host)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import tempfile
-
         # prometheus_client's multiprocess mode: each worker writes its values here; /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wardgate-metrics-")
-    from gateway.server.logs import logging_config
 
     uvicorn.run(
         "gateway.server.asgi:app",
@@ -118,8 +76,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    os.environ["WARDGATE_MODE"] = "development"  # the demo asks for development explicitly: dev keys, personas
     mocks = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "mocks", "--children", str(args.children), "--seed", str(args.seed)],
+        [sys.executable, "-m", "mocks", "mocks", "--children", str(args.children), "--seed", str(args.seed)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -141,15 +100,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-    from gateway.server.policytools import commands
-
     return commands.main(args)
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from gateway.config import load_settings
-    from gateway.pipeline.audit import read_records, verify
-
     settings = load_settings()
     path = Path(args.file) if args.file else settings.audit_path
     if args.audit_command == "verify":
@@ -160,17 +114,13 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"{path}: {message}")
         return 0 if ok else 1
     if args.audit_command == "who-searched":
-        import datetime as dt
-
-        from resolvers.search import search_digest
-
         try:
             dob = dt.date.fromisoformat(args.dob)
         except ValueError:
             print(f"--dob {args.dob!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
             return 2
         field = "searchDigestWithPostcode" if args.postcode else "searchDigest"
-        digest = search_digest(settings.search_hmac_key, args.name, dob, args.postcode)
+        digest = search_digest(settings.search_hmac_key or "", args.name, dob, args.postcode)
         records = list(read_records(path, **{field: digest}))
     else:
         records = [r for r in read_records(path, childId=args.child_id) if r.get("type") != "alert"]
@@ -201,21 +151,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardgate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("mocks", help="start every mock agency on loopback and print their URLs")
-    m.add_argument("--children", type=int, default=3000)
-    m.add_argument("--seed", type=int, default=1)
-    m.add_argument("--host", default="127.0.0.1")
-    m.add_argument("--base-port", type=int, default=9100)
-    m.add_argument("--faults", help="JSON file: {agency: faults} applied at start-up")
-    m.set_defaults(func=_mocks)
-
-    c = sub.add_parser("children", help="sample children of the synthetic population, as JSON lines")
-    c.add_argument("--kind")
-    c.add_argument("--limit", type=int, default=5)
-    c.add_argument("--children", type=int, default=3000)
-    c.add_argument("--seed", type=int, default=1)
-    c.set_defaults(func=_children)
-
+    _plugin_commands(sub)
     sub.add_parser("personas", help="the development personas").set_defaults(func=_personas)
 
     t = sub.add_parser("token", help="a signed development token for a persona")
@@ -267,6 +203,12 @@ def parser() -> argparse.ArgumentParser:
     ws.add_argument("--postcode", help="only searches that also gave this postcode")
     a.set_defaults(func=_audit)
     return p
+
+
+def _plugin_commands(sub: Any) -> None:
+    """Commands other installed packages add (``wardgate.commands`` entry points: the mock agencies')."""
+    for entry in entry_points(group="wardgate.commands"):
+        entry.load()(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

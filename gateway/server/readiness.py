@@ -2,10 +2,11 @@
 
 ``/readyz`` checks the policy (loaded), the audit trail (writable), the shared cache (reachable, if
 Redis), and every agency (its connector's ``health`` path, called with its credential, plus its
-circuit state). Ready means: policy and audit are fine and health — the demographic spine every
-other agency is linked through — is reachable. Any other agency being down is reported but does not
-take the instance out of a load balancer: every instance would see the same agency down, and the
-gateway's answer without it (that part marked unavailable) is still the best answer there is.
+circuit state). Ready means: policy and audit are fine and the spine — the demographic record every
+other agency is linked through (``WARDGATE_SPINE``) — is reachable. Any other agency being down is
+reported but does not take the instance out of a load balancer: every instance would see the same
+agency down, and the gateway's answer without it (that part marked unavailable) is still the best
+answer there is.
 
 Results are kept for ``ttl_s`` so frequent probes do not become load on the agencies.
 """
@@ -14,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.agencies.upstream import UpstreamError
+from gateway.pipeline.context import Services
 
-if TYPE_CHECKING:
-    from gateway.server.app import Services
-
-SPINE = "health"
 PROBE_TIMEOUT_S = 0.5
 
 
@@ -38,7 +36,7 @@ class Readiness:
         checks = {
             "policy": await s.policy.engine.ready(),
             "audit": await s.audit.ready(),
-            "spine": agencies.get(SPINE) in ("reachable", "unchecked"),
+            "spine": agencies.get(s.settings.spine) in ("reachable", "unchecked"),
         }
         cache_ok = await s.cache.ready()
         body: dict[str, Any] = {
@@ -71,7 +69,7 @@ class Readiness:
             return "circuit-open" if circuit == "opened" else "unchecked"
         try:
             response = await s.upstream.get(
-                s.fanout.base_urls[agency] + connector.spec.health,
+                s.clients[agency].base_url + connector.spec.health,
                 params={},
                 headers=connector.headers,
                 timeout=PROBE_TIMEOUT_S,

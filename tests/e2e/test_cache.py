@@ -17,12 +17,12 @@ import pytest
 import redis
 
 from gateway.config import Settings
-from gateway.dev.personas import PERSONAS, dev_token
+from gateway.dev import PERSONAS
+from gateway.dev.tokens import dev_token
 from gateway.server.app import create_app
 from mocks.population import Population
-from tests.e2e.conftest import Stack, start_gateway
-from tests.e2e.test_security import FULL
-from tests.helpers import free_port_block, stop
+from support.processes import free_port_block, stop
+from support.stack import FULL, Stack, start_gateway
 
 NAMESPACE = "wardgate-test:directory"
 SEARCH = """query($name: String!, $dob: Date!) {

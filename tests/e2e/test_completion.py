@@ -12,9 +12,9 @@ import orjson
 
 from gateway.agencies.upstream import AiohttpUpstream, UpstreamResponse
 from gateway.config import Settings
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from gateway.server.app import create_app
-from tests.e2e.conftest import Stack
+from support.stack import Stack
 
 
 def ordinary(stack: Stack):  # type: ignore[no-untyped-def]

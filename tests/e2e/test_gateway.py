@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.dev.personas import dev_token
-from tests.e2e.conftest import Stack
-
-FULL = Path(__file__).with_name("full_profile.graphql").read_text()
+from gateway.dev.tokens import dev_token
+from support.stack import FULL, Stack
 
 
 def child_of(stack: Stack, kind: str, **want: object):  # type: ignore[no-untyped-def]
@@ -163,7 +160,7 @@ def test_server_timing_gives_the_agencies_part_and_the_gateways_total(stack: Sta
 
     import httpx
 
-    from gateway.dev.personas import dev_token
+    from gateway.dev.tokens import dev_token
 
     child = child_of(stack, "ordinary")
     stack.faults("camhs", {"latency": {"kind": "fixed", "ms": 150}})

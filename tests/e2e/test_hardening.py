@@ -14,11 +14,10 @@ import httpx
 import orjson
 import pytest
 
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from gateway.graphql.limits import document_id
-from tests.e2e.conftest import Stack, start_gateway
-from tests.e2e.test_security import FULL, codes, plain
-from tests.helpers import free_port_block, stop
+from support.processes import free_port_block, stop
+from support.stack import FULL, Stack, codes, plain, start_gateway
 
 SOURCES = """query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) {
   id mentalHealth { referrals { status } } sources { agency status } } }"""

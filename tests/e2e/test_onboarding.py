@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from mocks.population import Population
 from mocks.runner import urls
-from tests.helpers import ROOT, free_port_block, start, stop
+from support.processes import ROOT, free_port_block, start, stop
 
 QUERY = (
     "query($id: ID!) { child(id: $id, purpose: SAFEGUARDING) {"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gateway.config import PROJECT_ROOT
-from tests.e2e.conftest import Stack, start_gateway
-from tests.helpers import free_port_block, start, stop
+from support.processes import free_port_block, start, stop
+from support.stack import Stack, start_gateway
 
 ADMIN = {"x-admin-key": "mock-admin"}
 Q = """query($id: ID!, $purpose: Purpose!) { child(id: $id, purpose: $purpose) {

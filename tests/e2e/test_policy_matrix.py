@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Stack
+from support.stack import Stack
 
 Q = """query($id: ID!, $purpose: Purpose!, $bg: String) { child(id: $id, purpose: $purpose, breakGlass: $bg) {
   id name { given family } dateOfBirth address { line1 postcode } socialCare { legalStatus }

@@ -14,7 +14,6 @@ import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,22 +21,20 @@ import orjson
 import pytest
 
 from gateway.config import PROJECT_ROOT, load_settings
-from gateway.dev.personas import PERSONAS, Persona, dev_token
+from gateway.dev import PERSONAS, Persona
+from gateway.dev.tokens import dev_token
 from gateway.graphql.labels import FieldTable, field_table
 from gateway.graphql.schema import Child
 from gateway.server.app import build_schema
 from gateway.types import Purpose
 from mocks.population import Child as TrueChild
 from resolvers import Query
-from tests.e2e.conftest import Stack
+from support.stack import FULL as FULL_PROFILE
+from support.stack import Stack
 
 RULES = json.loads((PROJECT_ROOT / "policies/wardgate/config/data.json").read_text())
-FULL = (
-    Path(__file__)
-    .with_name("full_profile.graphql")
-    .read_text()
-    .replace("query($id: ID!)", "query($id: ID!, $purpose: Purpose!, $bg: String)")
-    .replace("child(id: $id, purpose: SAFEGUARDING)", "child(id: $id, purpose: $purpose, breakGlass: $bg)")
+FULL = FULL_PROFILE.replace("query($id: ID!)", "query($id: ID!, $purpose: Purpose!, $bg: String)").replace(
+    "child(id: $id, purpose: SAFEGUARDING)", "child(id: $id, purpose: $purpose, breakGlass: $bg)"
 )
 SECTION_AGENCY = {
     "name": "health",

@@ -14,13 +14,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway.dev.personas import dev_token
+from gateway.dev.tokens import dev_token
 from gateway.pipeline.audit import verify
-from tests.e2e.conftest import Stack, start_gateway
-from tests.gateway.test_authenticate import ATTACKS
-from tests.helpers import ROOT, free_port_block, stop
+from support.processes import free_port_block, stop
+from support.stack import FULL, Stack, codes, plain, start_gateway
+from support.tokens import ATTACKS
 
-FULL = (ROOT / "tests/e2e/full_profile.graphql").read_text()
 Q = """query($id: ID!, $purpose: Purpose, $bg: String) { child(id: $id, purpose: $purpose, breakGlass: $bg) {
   id name { family } address { postcode } } }"""
 SEARCH = """query($n: String!, $d: Date) { searchChildren(name: $n, dateOfBirth: $d, purpose: SAFEGUARDING) { id } }"""
@@ -43,14 +42,6 @@ def secure(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 def records(s: Stack) -> list[dict]:
     return [orjson.loads(line) for line in s.audit.read_bytes().splitlines()] if s.audit.exists() else []
-
-
-def codes(out: dict) -> list[str]:
-    return [e["extensions"]["code"] for e in out.get("errors", [])]
-
-
-def plain(s: Stack, kind: str = "ordinary"):  # type: ignore[no-untyped-def]
-    return next(c for c in s.pop.of_kind(kind) if not c.kinds & {"weak-match", "conflicting", "duplicate"})
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))

@@ -14,9 +14,10 @@ from mocks.agency import AgencyApp
 from mocks.faults import Faults
 from mocks.population import Population
 from mocks.runner import agency_specs, build_all
-from tests.helpers import FORWARDED
 
 ADMIN = {"x-admin-key": "mock-admin"}
+
+FORWARDED = {"x-practitioner-id": "P000001", "x-purpose": "safeguarding", "x-request-id": "test-req"}
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import regopy
+from opa_client.opa_async import AsyncOpaClient
 
 from gateway.errors import ConfigError, PolicyUnavailable
 
@@ -152,8 +156,6 @@ class EmbeddedEngine(PolicyEngine):
         self._bundle: Any = None
 
     async def load(self, bundle: PolicyBundle) -> None:
-        import regopy
-
         interpreter = regopy.Interpreter()
         try:
             for name, text in bundle.modules.items():
@@ -201,8 +203,6 @@ class OpaEngine(PolicyEngine):
     """
 
     def __init__(self, *, url: str, timeout: float = 0.25, push: bool = True) -> None:
-        from urllib.parse import urlparse
-
         parsed = urlparse(url)
         self.url = url.rstrip("/")
         self.host = parsed.hostname or "127.0.0.1"
@@ -215,8 +215,6 @@ class OpaEngine(PolicyEngine):
         self._repush: asyncio.Task[None] | None = None
 
     async def _open(self) -> Any:
-        from opa_client.opa_async import AsyncOpaClient
-
         if self._client is None:
             client = AsyncOpaClient(host=self.host, port=self.port, ssl=self.ssl, timeout=self.timeout, retries=0)
             await client.__aenter__()  # opens its aiohttp session; closed in aclose()

@@ -36,11 +36,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.dev.personas import PERSONAS
+from gateway.agencies.connectors import CHILD_SECTIONS
+from gateway.dev import PERSONAS
 from gateway.errors import ConfigError
 from gateway.graphql.labels import FieldTable
 from gateway.pipeline.link import ChildFacts
-from gateway.pipeline.plan import CHILD_SECTIONS
 from gateway.pipeline.policy.decide import MASKS, Policy
 from gateway.types import Decision, FieldClass, Label, Purpose, Subject
 
@@ -132,7 +132,8 @@ class CaseResult:
 class Resolver:
     """Turns ``Type.field [@agency] [as label]`` into a field class, with the schema's labels."""
 
-    def __init__(self, table: FieldTable, section_agencies: dict[str, str]) -> None:
+    def __init__(self, table: FieldTable, section_agencies: dict[str, str], *, spine: str) -> None:
+        self.spine = spine
         self.labels: dict[str, Label] = {}
         self.type_agency: dict[str, str] = {}
         by_name = {cls.__name__: fields for cls, fields in table.items()}
@@ -141,7 +142,7 @@ class Resolver:
                 self.labels[info.coordinate] = info.label
         child = by_name.get("Child", {})
         for name, info in child.items():
-            agency = section_agencies.get(CHILD_SECTIONS.get(name, ""), "health")
+            agency = section_agencies.get(CHILD_SECTIONS.get(name, ""), spine)
             self.type_agency.setdefault(f"Child.{name}", agency)
             pending = [info.target] if info.target is not None else []
             while pending:
@@ -162,7 +163,7 @@ class Resolver:
         if label not in {lb.value for lb in Label}:
             raise ValueError(f"unknown label {label!r} in {text!r}")
         type_name = coord.split(".", 1)[0]
-        agency = m["agency"] or self.type_agency.get(coord) or self.type_agency.get(type_name, "health")
+        agency = m["agency"] or self.type_agency.get(coord) or self.type_agency.get(type_name, self.spine)
         return FieldClass(label, agency, coord)
 
 

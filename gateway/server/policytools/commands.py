@@ -12,27 +12,39 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from gateway.agencies.connectors import load_connectors
 from gateway.config import Settings, load_settings
+from gateway.dev import PERSONAS
 from gateway.errors import AuditUnavailable, ConfigError
+from gateway.graphql.labels import field_table
+from gateway.graphql.schema import Child
+from gateway.identifiers import nhs_number_is_valid
+from gateway.pipeline.link import ChildFacts
 from gateway.pipeline.policy.decide import Policy
-from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyBundle, PolicyEngine
+from gateway.pipeline.policy.engines import PolicyBundle
+from gateway.server.app import build_engine, build_schema, build_services
+from gateway.server.policytools.cases import (
+    Case,
+    CaseChild,
+    Resolver,
+    case_files,
+    describe,
+    describe_obligation,
+    load_cases,
+    run_case,
+)
+from gateway.types import Subject
+from resolvers import Query
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(policy_dir=args.policy_dir, policy_engine=args.engine)
 
 
-def _engine(settings: Settings) -> PolicyEngine:
-    if settings.policy_engine == "opa":
-        return OpaEngine(url=settings.opa_url, timeout=settings.opa_timeout_ms / 1000, push=settings.opa_push_policies)
-    return EmbeddedEngine()
-
-
 async def _check(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    engine = _engine(settings)
+    engine = build_engine(settings)
     try:
         bundle = PolicyBundle.load(settings.policy_dir)
         await engine.load(bundle)
@@ -45,28 +57,19 @@ async def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolver(settings: Settings) -> Any:
-    from gateway.agencies.connectors import load_connectors
-    from gateway.graphql.labels import field_table
-    from gateway.graphql.schema import Child
-    from gateway.server.app import build_schema
-    from gateway.server.policytools.cases import Resolver
-    from resolvers import Query
-
+def _resolver(settings: Settings) -> Resolver:
     table = field_table(build_schema(settings), (Query, Child))
+    connectors = load_connectors(settings.connectors, {}, spine=settings.spine, development=True)
     sections: dict[str, str] = {}
-    connectors = load_connectors(settings.connectors, {})
-    for agency in sorted(connectors, key=lambda a: a != "health"):  # the spine first
+    for agency in sorted(connectors, key=lambda a: a != settings.spine):  # the spine first
         for section in connectors[agency].sections:
             sections.setdefault(section, agency)
-    return Resolver(table, sections)
+    return Resolver(table, sections, spine=settings.spine)
 
 
 async def _test(args: argparse.Namespace) -> int:
-    from gateway.server.policytools.cases import case_files, load_cases, run_case
-
     settings = _settings(args)
-    engine = _engine(settings)
+    engine = build_engine(settings)
     policy = Policy(engine, root=settings.policy_dir)
     try:
         files = [Path(p) for p in args.cases] if args.cases else case_files(settings.policy_dir)
@@ -96,10 +99,6 @@ async def _test(args: argparse.Namespace) -> int:
 
 async def _explain(args: argparse.Namespace) -> int:
     """Fetch the child's facts live (or take them from --facts), then decide the one field."""
-    from gateway.dev.personas import PERSONAS
-    from gateway.server.policytools.cases import CaseChild, describe, describe_obligation
-    from gateway.types import Subject
-
     settings = _settings(args)
     persona = next((p for p in PERSONAS if p.name == args.persona), None)
     if persona is None:
@@ -112,14 +111,12 @@ async def _explain(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"cannot explain: {exc}")
         return 2
-    engine = _engine(settings)
+    engine = build_engine(settings)
     policy = Policy(engine, root=settings.policy_dir)
     try:
         await policy.load()
         if args.facts is not None:
             try:
-                from gateway.server.policytools.cases import Case
-
                 child = CaseChild.model_validate(json.loads(args.facts))
             except ValueError as exc:
                 print(f"--facts is not a child-facts object: {exc}")
@@ -154,44 +151,19 @@ async def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _live_facts(settings: Settings, subject: Any, child_id: str, purpose: str) -> tuple[Any, str]:
-    """The facts a real request would have: the same fan-out and linking, against the configured agencies."""
-    from gateway.identifiers import nhs_number_is_valid
-    from gateway.pipeline.audit import audit_event
-    from gateway.pipeline.fanout import CallContext
-    from gateway.pipeline.plan import plan_child
-    from gateway.server.app import build_schema, build_services
-
-    nhs = child_id.replace(" ", "")
-    if not nhs_number_is_valid(nhs):
+async def _live_facts(settings: Settings, subject: Subject, child_id: str, purpose: str) -> tuple[ChildFacts, str]:
+    """The facts a real request would have: the child pipeline's own plan, fan-out and linking, against the
+    configured agencies (and the read audited, as any read is)."""
+    if not nhs_number_is_valid(child_id.replace(" ", "")):
         raise ConfigError(f"{child_id!r} is not a valid NHS number")
     services = build_services(settings, build_schema(settings))
     try:
-        plan = plan_child([], services.connectors, subject)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.request_deadline_ms / 1000
-        call = CallContext(subject.practitioner_id, purpose, "policy-explain")
-        answers = await services.fanout.run(plan.agencies, nhs, call, deadline)
-        profile = services.linker.link(nhs, answers)
-        # Facts about a real child were read: that is on the record like any other read.
-        await services.audit.write(
-            audit_event(
-                "policy.explain",
-                call.request_id,
-                subject,
-                purpose,
-                childId=nhs,
-                agenciesCalled=sorted(plan.agencies),
-                fieldsReturned=["facts.shielded", "facts.consents", "facts.involved", "facts.matchGrade"],
-                fieldsWithheld=[],
-            )
-        )
+        facts, plan = await services.child.facts(subject, child_id, purpose, "policy-explain")
     except AuditUnavailable as exc:
         raise ConfigError("the audit trail cannot be written, so no live facts are shown") from exc
     finally:
         await services.upstream.aclose()
-    asked = ", ".join(sorted(plan.agencies))
-    return profile.facts, f"fetched live from {asked}"
+    return facts, f"fetched live from {', '.join(sorted(plan.agencies))}"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from pathlib import Path
 from typing import Any
 
 import jmespath
@@ -15,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.agencies.mapping import compile_path, compile_spec
+from gateway.config import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 
 # Every node type the interpreter knows, plus the shapes connectors use.
 EXPRESSIONS = [

@@ -10,9 +10,9 @@ import pytest
 from gateway.config import Settings
 from gateway.graphql.labels import FieldTable, field_table
 from gateway.graphql.schema import Child
+from gateway.graphql.selection import Sel
 from gateway.pipeline.link import Profile
-from gateway.pipeline.plan import Sel
-from gateway.pipeline.policy.decide import Walk, apply, collect
+from gateway.pipeline.policy.walk import Walk, apply, collect
 from gateway.server.app import build_schema
 from gateway.types import Decision, FieldClass, Label
 
@@ -39,7 +39,7 @@ class Decisions(dict):  # type: ignore[type-arg]
 
 
 def profile() -> Profile:
-    p = Profile("9434765919")
+    p = Profile("9434765919", "health")
     p.fields.update(name={"given": "Ada", "family": "Lovelace"}, dateOfBirth=dt.date(2015, 3, 4), gender="female")
     p.origin.update(name="health", dateOfBirth="health", gender="health")
     p.sources.extend([("health", "ok", 3.5), ("police", "timeout", None)])

@@ -11,11 +11,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.agencies.cache import DirectoryCache, cacheable_fields, open_backend
+from gateway.agencies.cache import DirectoryCache, open_backend
 from gateway.agencies.resilience import CircuitOpen, Guards
 from gateway.config import Settings
 from gateway.errors import AgencyBadResponse, AgencyUnavailable, ConfigError
-from gateway.graphql.labels import field_table
+from gateway.graphql.labels import cacheable_fields, field_table
 from gateway.graphql.schema import D, I, labelled
 from gateway.metrics import Metrics
 from gateway.server.app import build_schema

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gateway.config import PROJECT_ROOT
-from gateway.dev.personas import PERSONAS
+from gateway.dev import PERSONAS
 from gateway.server.cli import main
 
 CASES = PROJECT_ROOT / "policies/wardgate/access/access_cases.yaml"

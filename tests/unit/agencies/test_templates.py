@@ -1,4 +1,4 @@
-"""How the fan-out writes an agency's URL: every value percent-encoded, so a name is never read as syntax."""
+"""How an agency's URL is written: every value percent-encoded, so a name is never read as syntax."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pipeline.fanout import _fill, _query_template
+from gateway.agencies.templates import fill as _fill
+from gateway.agencies.templates import query_template as _query_template
 
 PARAMS = (("family", "{family}"), ("birthdate", "{dob:%Y-%m-%d}"), ("q name", "eq:{given}"))
 # Any text, and text made mostly of what URLs treat as syntax (so values that look "safe" are tried too).

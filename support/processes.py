@@ -1,16 +1,19 @@
-"""Shared helpers for the suites: free ports, subprocess servers, HTTP calls."""
+"""Processes on loopback for tests and benchmarks: free ports, the gateway or mocks as a subprocess, Redis."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
-FORWARDED = {"x-practitioner-id": "P000001", "x-purpose": "safeguarding", "x-request-id": "test-req"}
 
 
 def free_port_block(size: int) -> int:
@@ -44,8 +47,6 @@ def start(
     module: str = "gateway",
 ) -> subprocess.Popen[str]:
     """Start ``python -m MODULE ARGS``; wait for a line ``ready`` on stdout or for ``url`` to answer."""
-    import tempfile
-
     # Output goes to a file, never an undrained pipe a chatty server could block on.
     log = tempfile.NamedTemporaryFile("w+", prefix=f"wardgate-{(args or [module])[0]}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
@@ -58,8 +59,6 @@ def start(
     )
     proc.log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
-    import httpx
-
     while ready is not None and time.monotonic() < deadline:
         with open(log.name) as fh:
             if any(line.strip() == ready for line in fh):
@@ -97,8 +96,6 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 def redis_server(port: int) -> subprocess.Popen[str]:
     """A throwaway Redis on 127.0.0.1:``port``, no persistence (``make test`` installs redis-server)."""
-    import shutil
-
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(binary).exists():
         raise RuntimeError("redis-server is not installed: run `make system-deps` (or `make test`)")

@@ -16,7 +16,7 @@ from gateway.pipeline.link import ChildFacts
 from gateway.pipeline.policy.decide import Policy
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyBundle
 from gateway.types import FieldClass, Subject
-from tests.helpers import free_port_block, start, stop
+from support.processes import free_port_block, start, stop
 
 ADMIN = {"x-admin-key": "mock-admin"}
 NAME = FieldClass("identity", "health", "Child.name")

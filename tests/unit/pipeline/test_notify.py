@@ -15,7 +15,7 @@ from gateway.config import PROJECT_ROOT
 from gateway.pipeline.audit import AuditSink
 from gateway.pipeline.notify import Notifier
 
-CONNECTORS = load_connectors([PROJECT_ROOT / "connectors"])
+CONNECTORS = load_connectors([PROJECT_ROOT / "connectors"], spine="health", development=True)
 
 
 class Records(AuditSink):

@@ -66,7 +66,7 @@ def test_a_made_up_label_is_refused() -> None:
 
 
 def test_involvement_labels_depend_on_the_service() -> None:
-    connectors = load_connectors([PROJECT_ROOT / "connectors"], {})
+    connectors = load_connectors([PROJECT_ROOT / "connectors"], {}, spine="health", development=True)
     labels = {name: {i.label for i in c.spec.involvements} for name, c in connectors.items() if c.spec.involvements}
     assert labels["camhs"] == {Label.SENSITIVE} and labels["sexual-health"] == {Label.SENSITIVE}
     assert labels["education"] == {Label.INVOLVEMENT}

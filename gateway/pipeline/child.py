@@ -1,0 +1,265 @@
+"""``child(id, purpose, breakGlass)``: the one place the stages are sequenced for one child.
+
+    answer = await pipeline.run(ChildRequest(subject, None, "9434765919", "safeguarding", None, selection,
+                                             ("child",), request_id))
+
+:meth:`ChildPipeline.run` reads as the pipeline: authenticate → parse & limit → plan → fan out → link →
+policy → audit → respond. The resolver, ``wardgate policy explain`` (:meth:`ChildPipeline.facts`) and the
+benchmarks all come through here; none of them sequences stages of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.agencies.connectors import Connector
+from gateway.config import Settings
+from gateway.errors import AgencyError, BadRequest, BreakGlassRefused, ChildNotFound, PurposeRequired
+from gateway.graphql.labels import FieldTable
+from gateway.graphql.schema import Child
+from gateway.graphql.selection import Sel
+from gateway.identifiers import nhs_number_is_valid
+from gateway.pipeline.audit import AuditSink, audit_event
+from gateway.pipeline.authenticate import require_subject
+from gateway.pipeline.fanout import FanOut
+from gateway.pipeline.link import ChildFacts, Linker, Profile
+from gateway.pipeline.notify import Notifier
+from gateway.pipeline.plan import Plan, plan_child
+from gateway.pipeline.policy.decide import Outcome, Policy
+from gateway.pipeline.policy.walk import Walk, apply, collect
+from gateway.pipeline.records import AgencyAnswer, CallContext
+from gateway.types import DENY_UNAVAILABLE, Completed, FieldClass, Purpose, Subject, Withheld
+
+MIN_JUSTIFICATION = 20
+
+log = logging.getLogger("gateway.child")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRequest:
+    """One ``child`` field as asked: who (as authenticated), which child, why, and what was selected."""
+
+    subject: Subject | None
+    auth_error: str | None
+    child_id: str
+    purpose: str | None
+    break_glass: str | None
+    selection: tuple[Sel, ...]
+    path: tuple[str | int, ...]
+    request_id: str
+
+
+@dataclass(slots=True)
+class ChildAnswer:
+    """What the request gets back: the completed answer, and the errors to report beside it."""
+
+    data: Completed | None
+    withheld: list[Withheld] = field(default_factory=list)
+    agency_errors: list[tuple[tuple[str | int, ...], AgencyError]] = field(default_factory=list)
+    agencies_called: frozenset[str] = frozenset()
+    agencies_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """A request whose arguments passed parse & limit."""
+
+    subject: Subject
+    nhs_number: str
+    purpose: str
+    justification: str
+    selection: tuple[Sel, ...]
+    path: tuple[str | int, ...]
+    request_id: str
+
+
+class ChildPipeline:
+    """The stages for one child, in order. Built once at start-up with the services the stages use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connectors: Mapping[str, Connector],
+        fanout: FanOut,
+        linker: Linker,
+        policy: Policy,
+        table: FieldTable,
+        audit: AuditSink,
+        notifier: Notifier,
+    ) -> None:
+        self.settings = settings
+        self.connectors = connectors
+        self.fanout = fanout
+        self.linker = linker
+        self.policy = policy
+        self.table = table
+        self.audit = audit
+        self.notifier = notifier
+        self.spine = settings.spine
+        self.gate = FieldClass("identity", settings.spine, "Child.id")
+
+    async def run(self, request: ChildRequest) -> ChildAnswer:
+        subject = require_subject(request.subject, request.auth_error)  # authenticate
+        ask = self.parse(request, subject)  # parse & limit: the document was, by the GraphQL layer
+        plan = self.plan(ask)
+        answers, agencies_ms = await self.fan_out(ask, plan)
+        profile = self.link(ask, answers)
+        walk, outcome, data = await self.apply_policy(ask, plan, profile)
+        await self.record(ask, plan, profile, walk, outcome)  # audit, then notify and alert
+        return ChildAnswer(data, walk.withheld, walk.agency_errors, plan.agencies, agencies_ms)  # respond
+
+    def parse(self, request: ChildRequest, subject: Subject) -> _Ask:
+        """The arguments: a valid NHS number, a declared purpose, a real justification for break-glass."""
+        nhs = request.child_id.replace(" ", "")
+        if not nhs_number_is_valid(nhs):
+            raise BadRequest("id must be a valid NHS number (10 digits, modulus-11 check digit)")
+        if request.purpose is None:  # optional in the schema only so that leaving it out gets this clear code
+            raise PurposeRequired("child queries must declare a purpose (safeguarding, routine-care, ...)")
+        justification = (request.break_glass or "").strip()
+        if request.break_glass is not None and len(justification) < MIN_JUSTIFICATION:
+            raise BreakGlassRefused(f"break-glass needs a justification of at least {MIN_JUSTIFICATION} characters")
+        purpose = Purpose(request.purpose).value
+        return _Ask(subject, nhs, purpose, justification, request.selection, request.path, request.request_id)
+
+    def plan(self, ask: _Ask) -> Plan:
+        return plan_child(ask.selection, self.connectors, ask.subject, spine=self.spine)
+
+    async def fan_out(self, ask: _Ask, plan: Plan) -> tuple[dict[str, AgencyAnswer], float]:
+        """Every planned agency's answer, and the fan-out's wall time in milliseconds."""
+        deadline = asyncio.get_running_loop().time() + self.settings.request_deadline_ms / 1000
+        call = CallContext(ask.subject.practitioner_id, ask.purpose, ask.request_id)
+        started = time.perf_counter()  # not loop.time(): uvloop's clock is in whole, cached milliseconds
+        answers = await self.fanout.run(plan.agencies, ask.nhs_number, call, deadline)
+        return answers, (time.perf_counter() - started) * 1000
+
+    def link(self, ask: _Ask, answers: Mapping[str, AgencyAnswer]) -> Profile:
+        spine = answers.get(self.spine)
+        if spine is not None and spine.error is None and not spine.records:
+            raise ChildNotFound("no child with that NHS number")
+        return self.linker.link(ask.nhs_number, answers)
+
+    async def apply_policy(self, ask: _Ask, plan: Plan, profile: Profile) -> tuple[Walk, Outcome, Completed | None]:
+        """One decision over the answer's field classes, then the answer built with it applied."""
+        walk = Walk(self.table, interned=self.policy.interned)
+        collect(walk, Child, plan.selection, profile, self.linker.presence)
+        walk.classes.add(self.gate)
+        outcome = await self.policy.decide(
+            ask.subject, ask.purpose, bool(ask.justification), profile.facts, walk.classes
+        )
+        walk.decisions = outcome.decisions
+        alerts = [o for o in outcome.obligations if o.get("kind") == "alert"]
+        if ask.justification and not any(a.get("reason") == "BREAK_GLASS" for a in alerts):
+            # The policy did not grant the override (not a child-protection role, or not for safeguarding):
+            # the attempt is on the record and the request is refused rather than silently narrowed.
+            await self.audit.write(
+                audit_event(
+                    "break-glass.refused",
+                    ask.request_id,
+                    ask.subject,
+                    ask.purpose,
+                    childId=ask.nhs_number,
+                    breakGlass=ask.justification,
+                    policyRevision=outcome.revision,
+                )
+            )
+            raise BreakGlassRefused(
+                "break-glass is only for child-protection roles declaring the safeguarding purpose;"
+                " nothing was returned"
+            )
+        gate = outcome.decisions.get(self.gate, DENY_UNAVAILABLE)
+        if gate.action == "deny":  # not even the child's id may be shown: nothing of them is
+            walk.withheld.append(Withheld(ask.path, gate.reason))
+            return walk, outcome, None
+        return walk, outcome, apply(walk, Child, plan.selection, profile, self.linker.presence, ask.path)
+
+    async def record(self, ask: _Ask, plan: Plan, profile: Profile, walk: Walk, outcome: Outcome) -> None:
+        """Audit (paths and reasons, never values) before anything is returned; then notify and alert."""
+        await self.audit.write(  # raises AuditUnavailable: nothing is returned
+            audit_event(
+                "child.read",
+                ask.request_id,
+                ask.subject,
+                ask.purpose,
+                breakGlass=ask.justification or None,
+                childId=ask.nhs_number,
+                agenciesCalled=sorted(plan.agencies),
+                fieldsReturned=walk.returned,
+                fieldsWithheld=[{"path": ".".join(map(str, w.path)), "reason": w.reason} for w in walk.withheld],
+                policyRevision=outcome.revision,
+                obligations=outcome.obligations,
+                matchGrade=profile.facts.match_grade,
+                loggedAt=time.time(),
+            )
+        )
+        await self._notify(ask, outcome.obligations)
+        for alert in (o for o in outcome.obligations if o.get("kind") == "alert"):
+            # break-glass and shield overrides: their own records, for whoever watches alerts
+            await self.audit.write(
+                audit_event(
+                    "alert",
+                    ask.request_id,
+                    ask.subject,
+                    ask.purpose,
+                    childId=ask.nhs_number,
+                    reason=alert.get("reason"),
+                    breakGlass=ask.justification or None,
+                )
+            )
+            log.warning("alert raised", extra={"reason": alert.get("reason"), "requestId": ask.request_id})
+
+    async def _notify(self, ask: _Ask, obligations: list[dict[str, Any]]) -> None:
+        """Queue the policy's ``notify`` obligations: owning agencies are told their restricted data was read.
+
+        The read itself was lawful and is already on the record, so delivery happens off this request's
+        path (see :mod:`gateway.pipeline.notify`); what cannot be delivered is recorded as ``notify.failed``.
+        """
+        targets = sorted({o["agency"] for o in obligations if o.get("kind") == "notify"})
+        if not targets:
+            return
+        subject = ask.subject
+        event = {
+            "event": "restricted-read",
+            "childId": ask.nhs_number,
+            "readBy": {"practitioner": subject.practitioner_id, "role": subject.role, "agency": subject.agency},
+            "purpose": ask.purpose,
+            "requestId": ask.request_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        for agency in targets:
+            if_failed = audit_event(
+                "notify.failed",
+                ask.request_id,
+                subject,
+                ask.purpose,
+                childId=ask.nhs_number,
+                notifiedAgency=agency,  # not `agency`: that is the reader's, as in every record
+            )
+            await self.notifier.submit(agency, event, if_failed)
+
+    async def facts(self, subject: Subject, child_id: str, purpose: str, request_id: str) -> tuple[ChildFacts, Plan]:
+        """What policy would know about this child for this requester, fetched live as a request would
+        (``wardgate policy explain --child``): plan, fan out and link, and the read is audited."""
+        ask = self.parse(ChildRequest(subject, None, child_id, purpose, None, (), (), request_id), subject)
+        plan = self.plan(ask)
+        answers, _ = await self.fan_out(ask, plan)
+        profile = self.link(ask, answers)
+        # Facts about a real child were read: that is on the record like any other read.
+        await self.audit.write(
+            audit_event(
+                "policy.explain",
+                ask.request_id,
+                subject,
+                ask.purpose,
+                childId=ask.nhs_number,
+                agenciesCalled=sorted(plan.agencies),
+                fieldsReturned=["facts.shielded", "facts.consents", "facts.involved", "facts.matchGrade"],
+                fieldsWithheld=[],
+            )
+        )
+        return profile.facts, plan

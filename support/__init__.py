@@ -1,0 +1,1 @@
+"""Helpers the test suites and the benchmarks share: processes on loopback, the stack, known attacks."""

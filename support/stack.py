@@ -1,0 +1,80 @@
+"""The end-to-end stack: the real mock agencies and the real gateway as uvicorn servers on loopback, and how
+tests talk to them (GraphQL as a persona, the agencies' fault and call-log admin endpoints)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.dev.tokens import dev_token
+from mocks.population import Child, Population
+from support.processes import start
+
+FULL = (Path(__file__).with_name("full_profile.graphql")).read_text()
+"""A full child profile: every field of every agency."""
+
+CHILDREN, SEED = 1500, 7
+ADMIN = {"x-admin-key": "mock-admin"}
+
+
+@dataclass
+class Stack:
+    gateway: str
+    agencies: dict[str, str]
+    pop: Population
+    audit: Path
+    workdir: Path
+    gateway_log: Path | None = None
+
+    def query(self, query: str, persona: str = "social-worker", *, mfa: bool = True, **variables: object) -> dict:
+        token = dev_token(persona, mfa=mfa)
+        r = httpx.post(
+            self.gateway + "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        return orjson.loads(r.content)
+
+    def faults(self, agency: str, spec: dict) -> None:
+        r = httpx.put(self.agencies[agency] + "/__admin/faults", headers=ADMIN, json=spec, timeout=5)
+        assert r.status_code == 200, r.text
+
+    def calls(self, agency: str) -> list[dict]:
+        return httpx.get(self.agencies[agency] + "/__admin/calls", headers=ADMIN, timeout=5).json()["calls"]
+
+    def clear_calls(self) -> None:
+        for url in self.agencies.values():
+            httpx.delete(url + "/__admin/calls", headers=ADMIN, timeout=5)
+
+
+def start_gateway(
+    port: int, agencies: dict[str, str], audit: Path, workdir: Path, **extra: str
+) -> subprocess.Popen[str]:
+    """A gateway over these agencies; ``extra`` are more WARDGATE_* settings (without the prefix)."""
+    env = {
+        "WARDGATE_PORT": str(port),
+        "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in agencies.items() if k != "directory"}).decode(),
+        "WARDGATE_DIRECTORY_URL": agencies["directory"],
+        "WARDGATE_AUDIT_PATH": str(audit),
+        "WARDGATE_REQUEST_DEADLINE_MS": "1500",
+        "TMPDIR": str(workdir),
+        **{f"WARDGATE_{k.upper()}": v for k, v in extra.items()},
+    }
+    return start(["run"], env=env, url=f"http://127.0.0.1:{port}/healthz")
+
+
+def codes(out: dict[str, Any]) -> list[str]:
+    """The ``extensions.code`` of every error in a GraphQL response."""
+    return [e["extensions"]["code"] for e in out.get("errors", [])]
+
+
+def plain(s: Stack, kind: str = "ordinary") -> Child:
+    """A child of ``kind`` with none of the data-quality problems that would blur a test about something else."""
+    return next(c for c in s.pop.of_kind(kind) if not c.kinds & {"weak-match", "conflicting", "duplicate"})
