@@ -11,7 +11,7 @@ $(BIN)/wardgate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install system-deps bench-deps bench demo test lint
+.PHONY: install system-deps bench-deps bench demo test lint check test-fast
 install: $(BIN)/wardgate
 
 # The test suite starts its own Redis server (the shared directory cache is tested against a real one).
@@ -39,8 +39,20 @@ bench: install bench-deps
 demo: install
 	$(BIN)/wardgate demo
 
-lint: install
-	$(BIN)/ruff check gateway resolvers mocks tests bench
+CODE := gateway resolvers mocks support tests bench
 
-test: install system-deps lint
+# Every static check: formatting, lint, strict types, and the import contracts (layers, no circles).
+check: install
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+lint: check
+
+test: install system-deps check
 	$(BIN)/pytest -q
+
+# The fast half: everything but the end-to-end suite (no servers started).
+test-fast: install check
+	$(BIN)/pytest -q -m "not e2e"

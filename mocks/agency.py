@@ -18,6 +18,7 @@ import hmac
 import json
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -189,7 +190,7 @@ def require_forwarded(request: Request) -> JSONResponse | None:
 
 def agency_app(
     agency: str,
-    routes: list[BaseRoute],
+    routes: Sequence[BaseRoute],
     openapi: dict[str, Any],
     *,
     credential: Credential,

@@ -681,8 +681,8 @@ class _Generator:
 
         if status is not None or child.shielded or child.consents:
             child.social_care_id = f"{child.index + 500000:07d}"
-            worker = self._assign("social-worker") if status not in (None, "early-help") else None
-            lead = self._assign("early-help-worker") if status == "early-help" else worker
+            social_worker = self._assign("social-worker") if status not in (None, "early-help") else None
+            lead = self._assign("early-help-worker") if status == "early-help" else social_worker
             who = self._copy(child)
             self._note_errors("social-care", child, who)
             missing_nhs = r.random() < rates.missing_nhs_number
@@ -705,13 +705,13 @@ class _Generator:
                 plan_start=(REFERENCE_DATE - dt.timedelta(days=r.randint(14, 500)))
                 if status not in (None, "early-help")
                 else None,
-                social_worker=worker,
+                social_worker=social_worker,
                 consents=list(child.consents),
                 shielded=child.shielded,
                 cross_refs=cross_refs,
             )
             pop.truth.add("social-care", child.social_care_id, child.index)
-            for p in (worker, lead):
+            for p in (social_worker, lead):
                 if p:
                     child.involved.add(p)
 

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jmespath
-from jmespath.visitor import Options, TreeInterpreter, _is_actual_number, _is_comparable
+from jmespath import visitor
+from jmespath.visitor import Options, TreeInterpreter
 
 from gateway.errors import ConfigError
 
@@ -36,10 +37,15 @@ def compile_path(expr: str) -> Extractor:
         compiled = jmespath.compile(expr)
     except jmespath.exceptions.ParseError as exc:
         raise ConfigError(f"bad path {expr!r}: {exc}") from exc
-    return compile_jmespath(compiled.parsed)
+    return compile_jmespath(compiled.parsed)  # type: ignore[arg-type]  # the stubs' node type is a TypedDict
 
 
 _INTERPRETER = TreeInterpreter(Options())
+# JMESPath's own truth and ordering rules, so compiled paths mean exactly what the interpreter means (private
+# helpers of the library, which its stubs leave out).
+_is_actual_number: Callable[[Any], bool] = visitor._is_actual_number  # type: ignore[attr-defined]
+_is_comparable: Callable[[Any], bool] = visitor._is_comparable  # type: ignore[attr-defined]
+_EQUALITY_OPS: frozenset[str] = frozenset(TreeInterpreter._EQUALITY_OPS)  # type: ignore[attr-defined]
 
 
 def _false(value: Any) -> bool:
@@ -128,12 +134,12 @@ def compile_jmespath(node: dict[str, Any]) -> Extractor:
             return not result
 
         return negate
-    return lambda v: _INTERPRETER.visit(node, v)  # functions and expression references
+    return lambda v: _INTERPRETER.visit(node, v)  # type: ignore[arg-type]  # functions, expression references
 
 
 def _comparator(op: str, left: Extractor, right: Extractor) -> Extractor:
     compare = TreeInterpreter.COMPARATOR_FUNC[op]
-    if op in TreeInterpreter._EQUALITY_OPS:
+    if op in _EQUALITY_OPS:
         return lambda v: compare(left(v), right(v))
 
     def ordered(v: Any) -> Any:  # ordering is only defined for numbers and strings

@@ -47,7 +47,7 @@ try:  # optional: spans per agency call
 
     _tracer: Any = _otel_trace.get_tracer("wardgate")
 except ImportError:  # pragma: no cover - depends on the installation
-    _otel_trace, _tracer = None, None
+    _otel_trace, _tracer = None, None  # type: ignore[assignment]
 
 
 def _tracing() -> bool:

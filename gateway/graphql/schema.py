@@ -26,24 +26,54 @@ class LabelDirective:
 
 
 def labelled(label: Label, description: str | None = None, **kwargs: Any) -> Any:
-    """A plain-attribute field with its label."""
+    """A field with its label: a plain attribute (``None`` unless a default is given), or a resolver's."""
+    if "resolver" not in kwargs and "default_factory" not in kwargs:
+        kwargs.setdefault("default", None)
     return strawberry.field(directives=[LabelDirective(name=label.value)], description=description, **kwargs)
 
 
-def _f(label: Label, description: str | None = None) -> Any:
-    return labelled(label, description, default=None)
+# One function per label, so that the schema below reads as what each field is.
 
 
-I, C, V, S, K, R, D, M = (
-    Label.IDENTITY,
-    Label.CONTACT,
-    Label.INVOLVEMENT,
-    Label.SENSITIVE,
-    Label.CASE,
-    Label.RESTRICTED,
-    Label.DIRECTORY,
-    Label.META,
-)
+def directory(description: str | None = None, **kwargs: Any) -> Any:
+    """Reference data anyone authenticated may see; the only data the gateway caches."""
+    return labelled(Label.DIRECTORY, description, **kwargs)
+
+
+def identity(description: str | None = None, **kwargs: Any) -> Any:
+    """Who the child is: name, date of birth, gender, NHS number."""
+    return labelled(Label.IDENTITY, description, **kwargs)
+
+
+def contact(description: str | None = None, **kwargs: Any) -> Any:
+    """Where the child can be found: withheld when the child is shielded or in a refuge."""
+    return labelled(Label.CONTACT, description, **kwargs)
+
+
+def involvement(description: str | None = None, **kwargs: Any) -> Any:
+    """Which services and practitioners work with the child."""
+    return labelled(Label.INVOLVEMENT, description, **kwargs)
+
+
+def sensitive(description: str | None = None, **kwargs: Any) -> Any:
+    """Sensitive services (mental health, sexual health): the young person's consent, or break-glass."""
+    return labelled(Label.SENSITIVE, description, **kwargs)
+
+
+def case(description: str | None = None, **kwargs: Any) -> Any:
+    """Case data (plans, attendance, housing status): need-to-know."""
+    return labelled(Label.CASE, description, **kwargs)
+
+
+def restricted(description: str | None = None, **kwargs: Any) -> Any:
+    """Police, youth justice, refuge: need-to-know, safeguarding, two factors."""
+    return labelled(Label.RESTRICTED, description, **kwargs)
+
+
+def meta(description: str | None = None, **kwargs: Any) -> Any:
+    """About the answer itself (sources, grade, warnings), never about the child."""
+    return labelled(Label.META, description, **kwargs)
+
 
 PurposeEnum = strawberry.enum(Purpose, name="Purpose", description="Why the practitioner is asking; recorded.")
 
@@ -57,247 +87,247 @@ class MatchGrade(enum.Enum):
 
 @strawberry.type(description="A practitioner as other agencies' records name them.")
 class PractitionerRef:
-    id: str | None = _f(D)
-    name: str | None = _f(D)
-    team: str | None = _f(D)
-    phone: str | None = _f(D)
+    id: str | None = directory()
+    name: str | None = directory()
+    team: str | None = directory()
+    phone: str | None = directory()
 
 
 @strawberry.type
 class Name:
-    given: str | None = _f(I)
-    family: str | None = _f(I)
+    given: str | None = identity()
+    family: str | None = identity()
 
 
 @strawberry.type
 class Address:
-    line1: str | None = _f(C)
-    town: str | None = _f(C)
-    postcode: str | None = _f(C, "May be masked to the postcode district.")
+    line1: str | None = contact()
+    town: str | None = contact()
+    postcode: str | None = contact("May be masked to the postcode district.")
 
 
 @strawberry.type
 class GpRegistration:
-    practice_code: str | None = _f(C)
-    practice_name: str | None = _f(C)
+    practice_code: str | None = contact()
+    practice_name: str | None = contact()
 
 
 @strawberry.type
 class SchoolEnrolment:
-    urn: str | None = _f(C)
-    name: str | None = _f(C)
+    urn: str | None = contact()
+    name: str | None = contact()
 
 
 @strawberry.type(description="A service or practitioner working with the child.")
 class Involvement:
-    agency: str | None = _f(V)
-    service: str | None = _f(V)
-    role: str | None = _f(V)
-    status: str | None = _f(V)
-    since: dt.date | None = _f(V)
-    is_lead_professional: bool | None = _f(V)
-    practitioner: PractitionerRef | None = _f(V)
+    agency: str | None = involvement()
+    service: str | None = involvement()
+    role: str | None = involvement()
+    status: str | None = involvement()
+    since: dt.date | None = involvement()
+    is_lead_professional: bool | None = involvement()
+    practitioner: PractitionerRef | None = involvement()
 
 
 @strawberry.type(description="Early help (the Common Assessment Framework) and its lead professional.")
 class EarlyHelp:
-    caf_status: str | None = _f(V)
-    lead_professional: PractitionerRef | None = _f(V)
+    caf_status: str | None = involvement()
+    lead_professional: PractitionerRef | None = involvement()
 
 
 @strawberry.type(description="Child in need, child protection plan or looked-after status.")
 class SocialCareStatus:
-    legal_status: str | None = _f(K)
-    plan_start_date: dt.date | None = _f(K)
-    allocated_worker: PractitionerRef | None = _f(V)
+    legal_status: str | None = case()
+    plan_start_date: dt.date | None = case()
+    allocated_worker: PractitionerRef | None = involvement()
 
 
 @strawberry.type
 class Exclusion:
-    date: dt.date | None = _f(K)
-    kind: str | None = _f(K)
-    days: int | None = _f(K)
+    date: dt.date | None = case()
+    kind: str | None = case()
+    days: int | None = case()
 
 
 @strawberry.type
 class EducationRecord:
-    attendance_percent: float | None = _f(K)
-    exclusions: list[Exclusion] | None = _f(K)
-    sen_status: str | None = _f(K)
-    safeguarding_lead: PractitionerRef | None = _f(V)
+    attendance_percent: float | None = case()
+    exclusions: list[Exclusion] | None = case()
+    sen_status: str | None = case()
+    safeguarding_lead: PractitionerRef | None = involvement()
 
 
 @strawberry.type
 class PoliceNotification:
-    kind: str | None = _f(R)
-    date: dt.date | None = _f(R)
-    officer: PractitionerRef | None = _f(R)
+    kind: str | None = restricted()
+    date: dt.date | None = restricted()
+    officer: PractitionerRef | None = restricted()
 
 
 @strawberry.type
 class PoliceInformation:
-    notifications: list[PoliceNotification] | None = _f(R)
+    notifications: list[PoliceNotification] | None = restricted()
 
 
 @strawberry.type
 class HousingInformation:
-    tenancy_address: Address | None = _f(C)
-    tenancy_start: dt.date | None = _f(K)
-    temporary_accommodation: bool | None = _f(K)
-    refuge: bool | None = _f(R)
-    household_size: int | None = _f(K)
-    housing_officer: PractitionerRef | None = _f(V)
+    tenancy_address: Address | None = contact()
+    tenancy_start: dt.date | None = case()
+    temporary_accommodation: bool | None = case()
+    refuge: bool | None = restricted()
+    household_size: int | None = case()
+    housing_officer: PractitionerRef | None = involvement()
 
 
 @strawberry.type
 class YouthJusticeOrder:
-    kind: str | None = _f(R)
-    start: dt.date | None = _f(R)
-    months: int | None = _f(R)
+    kind: str | None = restricted()
+    start: dt.date | None = restricted()
+    months: int | None = restricted()
 
 
 @strawberry.type
 class YouthJustice:
-    orders: list[YouthJusticeOrder] | None = _f(R)
-    worker: PractitionerRef | None = _f(R)
+    orders: list[YouthJusticeOrder] | None = restricted()
+    worker: PractitionerRef | None = restricted()
 
 
 @strawberry.type
 class CamhsReferral:
-    status: str | None = _f(S)
-    opened_on: dt.date | None = _f(S)
-    clinician: PractitionerRef | None = _f(S)
+    status: str | None = sensitive()
+    opened_on: dt.date | None = sensitive()
+    clinician: PractitionerRef | None = sensitive()
 
 
 @strawberry.type
 class MentalHealth:
-    referrals: list[CamhsReferral] | None = _f(S)
+    referrals: list[CamhsReferral] | None = sensitive()
 
 
 @strawberry.type
 class SexualHealthService:
-    service: str | None = _f(S)
-    since: dt.date | None = _f(S)
+    service: str | None = sensitive()
+    since: dt.date | None = sensitive()
 
 
 @strawberry.type
 class SexualHealth:
-    services: list[SexualHealthService] | None = _f(S)
+    services: list[SexualHealthService] | None = sensitive()
 
 
 @strawberry.type(description="How one agency answered for this request. Never says whether it holds a record.")
 class Source:
-    agency: str = labelled(M)
-    status: str = labelled(M, "ok, not-called, unavailable, timeout, bad-response or circuit-open")
-    latency_ms: float | None = _f(M)
+    agency: str = meta()
+    status: str = meta("ok, not-called, unavailable, timeout, bad-response or circuit-open")
+    latency_ms: float | None = meta()
 
 
 @strawberry.type
 class ConflictValue:
-    agency: str | None = _f(I)
-    value: str | None = _f(I)
+    agency: str | None = identity()
+    value: str | None = identity()
 
 
 @strawberry.type(description="Agencies disagree about this field; both values are returned, neither is chosen.")
 class Conflict:
-    field: str = labelled(I)
-    values: list[ConflictValue] = labelled(I)
+    field: str = identity()
+    values: list[ConflictValue] = identity()
 
 
 @strawberry.type(description="One child's profile, assembled live from every agency and checked field by field.")
 class Child:
-    id: strawberry.ID = labelled(I, "The NHS number.", default=strawberry.ID(""))
-    name: Name | None = _f(I)
-    date_of_birth: dt.date | None = _f(I)
-    gender: str | None = _f(I)
-    deceased: bool | None = _f(I)
-    address: Address | None = _f(C)
-    gp: GpRegistration | None = _f(C)
-    school: SchoolEnrolment | None = _f(C)
-    involvements: list[Involvement] | None = _f(V)
-    early_help: EarlyHelp | None = _f(V)
-    social_care: SocialCareStatus | None = _f(K)
-    education: EducationRecord | None = _f(K)
-    police: PoliceInformation | None = _f(R)
-    housing: HousingInformation | None = _f(K)
-    youth_justice: YouthJustice | None = _f(R)
-    mental_health: MentalHealth | None = _f(S)
-    sexual_health: SexualHealth | None = _f(S)
-    match_grade: MatchGrade | None = _f(M)
-    sources: list[Source] = labelled(M, default_factory=list)
-    conflicts: list[Conflict] = labelled(I, default_factory=list)
-    warnings: list[str] = labelled(M, default_factory=list)
+    id: strawberry.ID = identity("The NHS number.", default=strawberry.ID(""))
+    name: Name | None = identity()
+    date_of_birth: dt.date | None = identity()
+    gender: str | None = identity()
+    deceased: bool | None = identity()
+    address: Address | None = contact()
+    gp: GpRegistration | None = contact()
+    school: SchoolEnrolment | None = contact()
+    involvements: list[Involvement] | None = involvement()
+    early_help: EarlyHelp | None = involvement()
+    social_care: SocialCareStatus | None = case()
+    education: EducationRecord | None = case()
+    police: PoliceInformation | None = restricted()
+    housing: HousingInformation | None = case()
+    youth_justice: YouthJustice | None = restricted()
+    mental_health: MentalHealth | None = sensitive()
+    sexual_health: SexualHealth | None = sensitive()
+    match_grade: MatchGrade | None = meta()
+    sources: list[Source] = meta(default_factory=list)
+    conflicts: list[Conflict] = identity(default_factory=list)
+    warnings: list[str] = meta(default_factory=list)
 
 
 @strawberry.type(description="A candidate from searchChildren. Identity only; open it with child(id:).")
 class ChildMatch:
-    id: strawberry.ID = labelled(I, default=strawberry.ID(""))
-    name: Name | None = _f(I)
-    date_of_birth: dt.date | None = _f(I)
-    gender: str | None = _f(I)
-    match_grade: MatchGrade = labelled(M, default=MatchGrade.POSSIBLE)
-    score: float = labelled(M, default=0.0)
+    id: strawberry.ID = identity(default=strawberry.ID(""))
+    name: Name | None = identity()
+    date_of_birth: dt.date | None = identity()
+    gender: str | None = identity()
+    match_grade: MatchGrade = meta(default=MatchGrade.POSSIBLE)
+    score: float = meta(default=0.0)
 
 
 @strawberry.type
 class Service:
-    id: str = labelled(D)
-    name: str = labelled(D)
-    agency: str = labelled(D)
-    category: str = labelled(D)
+    id: str = directory()
+    name: str = directory()
+    agency: str = directory()
+    category: str = directory()
 
 
 @strawberry.type
 class School:
-    urn: str = labelled(D)
-    name: str = labelled(D)
-    phase: str = labelled(D)
-    postcode: str = labelled(D)
+    urn: str = directory()
+    name: str = directory()
+    phase: str = directory()
+    postcode: str = directory()
 
 
 @strawberry.type
 class GpPractice:
-    code: str = labelled(D)
-    name: str = labelled(D)
-    postcode: str = labelled(D)
+    code: str = directory()
+    name: str = directory()
+    postcode: str = directory()
 
 
 @strawberry.type
 class Practitioner:
-    id: str = labelled(D)
-    name: str = labelled(D)
-    role: str = labelled(D)
-    agency: str = labelled(D)
-    team: str = labelled(D)
-    phone: str = labelled(D)
-    email: str = labelled(D)
+    id: str = directory()
+    name: str = directory()
+    role: str = directory()
+    agency: str = directory()
+    team: str = directory()
+    phone: str = directory()
+    email: str = directory()
 
 
 @strawberry.type(description="The practitioner the token belongs to.")
 class Me:
-    id: str = labelled(M)
-    role: str = labelled(M)
-    agency: str = labelled(M)
-    two_factor: bool = labelled(M)
+    id: str = meta()
+    role: str = meta()
+    agency: str = meta()
+    two_factor: bool = meta()
 
 
 @strawberry.type(description="A field withheld from a practitioner, and why (a path, never a value).")
 class WithheldField:
-    path: str = labelled(M)
-    reason: str = labelled(M)
+    path: str = meta()
+    reason: str = meta()
 
 
 @strawberry.type(description="One access to a child's record, from the audit trail. For auditors.")
 class AccessRecord:
-    at: str = labelled(M)
-    kind: str = labelled(M, "child.read, break-glass.refused, policy.explain, alert")
-    request_id: str | None = labelled(M, default=None)
-    practitioner: str | None = labelled(M, default=None)
-    role: str | None = labelled(M, default=None)
-    agency: str | None = labelled(M, default=None)
-    purpose: str | None = labelled(M, default=None)
-    break_glass: str | None = labelled(M, "The justification given, if break-glass was used.", default=None)
-    agencies_called: list[str] = labelled(M, default_factory=list)
-    fields_returned: list[str] = labelled(M, "Paths of the fields returned, never their values.", default_factory=list)
-    fields_withheld: list[WithheldField] = labelled(M, default_factory=list)
-    policy_revision: str | None = labelled(M, default=None)
+    at: str = meta()
+    kind: str = meta("child.read, break-glass.refused, policy.explain, alert")
+    request_id: str | None = meta(default=None)
+    practitioner: str | None = meta(default=None)
+    role: str | None = meta(default=None)
+    agency: str | None = meta(default=None)
+    purpose: str | None = meta(default=None)
+    break_glass: str | None = meta("The justification given, if break-glass was used.", default=None)
+    agencies_called: list[str] = meta(default_factory=list)
+    fields_returned: list[str] = meta("Paths of the fields returned, never their values.", default_factory=list)
+    fields_withheld: list[WithheldField] = meta(default_factory=list)
+    policy_revision: str | None = meta(default=None)

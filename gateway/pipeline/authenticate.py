@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cachetools import TLRUCache
@@ -44,10 +46,12 @@ class Authenticator:
         jwks_url: str | None = None,
         leeway_s: int = 30,
         production: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if bad := _SYMMETRIC.intersection(algorithms):
             raise ConfigError(f"algorithms {sorted(bad)} are not allowed for bearer tokens")
         self.issuer, self.audience, self.algorithms, self.leeway = issuer, audience, algorithms, leeway_s
+        self.clock = clock  # seconds since the epoch; expiry, not-before and the remembered tokens read it
         self._client: jwt.PyJWKClient | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
         if jwks_url:
@@ -61,7 +65,7 @@ class Authenticator:
         else:
             raise ConfigError("configure jwks_path or jwks_url")
         # token text -> (subject, expiry incl. leeway): only tokens that passed every check
-        self._verified: TLRUCache[str, tuple[Subject, float]] = TLRUCache(VERIFIED_MAX, _until, timer=time.time)
+        self._verified: TLRUCache[str, tuple[Subject, float]] = TLRUCache(VERIFIED_MAX, _until, timer=clock)
         if production and DEV_KID in self._keys:
             raise ConfigError("production mode refuses the development signing key (kid wardgate-dev-1)")
 
@@ -100,9 +104,15 @@ class Authenticator:
                 algorithms=self.algorithms,
                 audience=self.audience,
                 issuer=self.issuer,
-                leeway=self.leeway,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    # checked below against this authenticator's clock, as PyJWT would against its own
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
+            self._check_times(claims)
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token expired", reason="EXPIRED") from exc
         except jwt.ImmatureSignatureError as exc:
@@ -127,6 +137,26 @@ class Authenticator:
         )
         self._verified[token] = (subject, float(claims["exp"]) + self.leeway)
         return subject
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """Expiry, not-before and issued-at against :attr:`clock`, with the configured leeway (PyJWT's rules)."""
+        now = self.clock()
+        exp, nbf, iat = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
+        if exp is not None and exp <= now - self.leeway:
+            raise jwt.ExpiredSignatureError("expired")
+        if nbf is not None and nbf > now + self.leeway:
+            raise jwt.ImmatureSignatureError("not yet valid")
+        if iat is not None and iat > now + self.leeway:
+            raise jwt.ImmatureSignatureError("issued in the future")
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise jwt.InvalidTokenError(f"{name} must be a number")
+    return float(value)
 
 
 def require_subject(subject: Subject | None, auth_error: str | None) -> Subject:

@@ -17,14 +17,14 @@ from typing import Any
 from gateway.agencies.connectors import CHILD_SECTIONS, Connector
 from gateway.errors import AgencyBadResponse, AgencyError
 from gateway.pipeline.records import AgencyAnswer, Demographics, extract_demographics
-from gateway.types import MATCH_ORDER, Label
+from gateway.types import MATCH_ORDER, Label, MatchGrade
 
 
 class Matcher(abc.ABC):
     """Grades a candidate record against the child's spine demographics; ``None`` rejects it."""
 
     @abc.abstractmethod
-    def grade(self, child: Demographics, candidate: Demographics) -> str | None: ...
+    def grade(self, child: Demographics, candidate: Demographics) -> MatchGrade | None: ...
 
 
 def _norm(value: str | None) -> str:
@@ -56,7 +56,7 @@ class RuleMatcher(Matcher):
     - rejected: different surname, a different date of birth, or an unrelated given name.
     """
 
-    def grade(self, child: Demographics, candidate: Demographics) -> str | None:
+    def grade(self, child: Demographics, candidate: Demographics) -> MatchGrade | None:
         if not child.family or _norm(child.family) != _norm(candidate.family):
             return None
         if child.dob is None or candidate.dob is None:

@@ -58,7 +58,7 @@ class GatewayView(GraphQL[Context, None]):
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         state: RequestState | None = getattr(request.state, "wardgate", None)
-        errors = [format_error(err) for err in result.errors or []]
+        errors: list[object] = [format_error(err) for err in result.errors or []]
         if state is not None:
             errors += withheld_errors(state.withheld)
             for path, message, extensions in state.extra_errors:

@@ -167,7 +167,7 @@ class EmbeddedEngine(PolicyEngine):
             probe = interpreter.query_bundle(compiled)
             if not probe.ok():
                 raise ConfigError(f"policy does not evaluate: {probe}")
-        except regopy.RegoError as exc:  # type: ignore[attr-defined]
+        except regopy.RegoError as exc:
             raise ConfigError(f"policy does not compile: {exc}") from exc
         except RuntimeError as exc:
             raise ConfigError(f"policy does not compile: {exc}") from exc

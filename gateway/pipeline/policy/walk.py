@@ -330,7 +330,7 @@ def _children(
             for child in sel.children
             if (info := fields.get(child.name)) is not None or child.name == "__typename"
         )
-    return children  # type: ignore[no-any-return]
+    return children
 
 
 def _involvements(walk: Walk, info: FieldInfo, sel: Sel, entries: Any, build: bool, path: tuple[str | int, ...]) -> Any:

@@ -41,7 +41,8 @@ from gateway.dev import PERSONAS
 from gateway.errors import ConfigError
 from gateway.graphql.labels import FieldTable
 from gateway.pipeline.link import ChildFacts
-from gateway.pipeline.policy.decide import MASKS, Policy
+from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.masks import MASKS
 from gateway.types import Decision, FieldClass, Label, Purpose, Subject
 
 _FIELD = re.compile(

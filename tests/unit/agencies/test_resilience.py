@@ -16,7 +16,7 @@ from gateway.agencies.resilience import CircuitOpen, Guards
 from gateway.config import Settings
 from gateway.errors import AgencyBadResponse, AgencyUnavailable, ConfigError
 from gateway.graphql.labels import cacheable_fields, field_table
-from gateway.graphql.schema import D, I, labelled
+from gateway.graphql.schema import directory, identity
 from gateway.metrics import Metrics
 from gateway.server.app import build_schema
 
@@ -28,14 +28,14 @@ trace.set_tracer_provider(_provider)
 
 @strawberry.type
 class Clinic:
-    name: str = labelled(D)
-    next_patient: str = labelled(I)  # one non-directory field makes the whole type uncacheable
+    name: str = directory()
+    next_patient: str = identity()  # one non-directory field makes the whole type uncacheable
 
 
 @strawberry.type
 class Root:
-    clinics: list[Clinic] = labelled(D, default_factory=list)
-    hours: str = labelled(D, default="9-5")
+    clinics: list[Clinic] = directory(default_factory=list)
+    hours: str = directory(default="9-5")
 
 
 def guard(**policy: object):  # type: ignore[no-untyped-def]

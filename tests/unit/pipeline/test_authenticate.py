@@ -51,12 +51,23 @@ def test_production_mode_refuses_the_development_key() -> None:
         authenticator(production=True)
 
 
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_remembered_token_still_expires_and_a_refused_one_is_never_remembered() -> None:
-    auth = authenticator(leeway_s=0)
+    clock = Clock()
+    auth = authenticator(leeway_s=0, clock=clock)
     token = signed(exp=int(time.time()) + 2)
     assert auth.authenticate("Bearer " + token).practitioner_id == "P000003"
     assert auth.authenticate("Bearer " + token).practitioner_id == "P000003"  # from the verified-token cache
-    time.sleep(2.2)
+    clock.now += 2.2
     with pytest.raises(AuthError) as err:
         auth.authenticate("Bearer " + token)
     assert err.value.extensions["reason"] == "EXPIRED"
