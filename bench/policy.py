@@ -31,9 +31,10 @@ import uvicorn
 from gateway.config import load_settings
 from gateway.graphql.schema import Child
 from gateway.graphql.selection import Sel
-from gateway.pipeline.child import ChildRequest
+from gateway.pipeline.child import ChildRequest, child_nodes
+from gateway.pipeline.policy.classes import Walk
+from gateway.pipeline.policy.complete import complete
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
-from gateway.pipeline.policy.walk import Walk, apply
 from gateway.server.app import build_schema, build_services
 from gateway.types import Decision, Subject
 from mocks.opa import opa_app
@@ -74,6 +75,7 @@ async def measure(engine: PolicyEngine, iterations: int, base_port: int, pop: Po
     agencies = urls("127.0.0.1", base_port)
     settings = load_settings(
         mode="development",
+        child_rate="1000000/minute",
         agency_urls={k: v for k, v in agencies.items() if k != "directory"},
         directory_url=agencies["directory"],
     )
@@ -86,11 +88,11 @@ async def measure(engine: PolicyEngine, iterations: int, base_port: int, pop: Po
     request = ChildRequest(
         SUBJECT, None, child.nhs_number, "safeguarding", None, tuple(selection(QUERY)), ("child",), "bench"
     )
-    ask = pipeline.parse(request, SUBJECT)
+    ask = await pipeline.parse(request, SUBJECT)
     plan = pipeline.plan(ask)
     answers, _ = await pipeline.fan_out(ask, plan)
-    profile = pipeline.link(ask, answers)
-    presence = pipeline.linker.presence
+    profile = await pipeline.link(ask, plan, answers)
+    nodes = child_nodes(profile, {"matchGrade": "certain", "warnings": [], "sources": [], "conflicts": []})
 
     async def stage() -> tuple[float, Walk]:  # the policy stage, as the pipeline runs it
         started = time.perf_counter_ns()
@@ -105,7 +107,7 @@ async def measure(engine: PolicyEngine, iterations: int, base_port: int, pop: Po
         """The same answer built with no policy at all: what any gateway pays to answer."""
         started = time.perf_counter_ns()
         walk = Walk(services.table, decisions=AllowAll(), interned=services.policy.interned)
-        apply(walk, Child, plan.selection, profile, presence, ("child",))
+        complete(walk, Child, plan.selection, nodes, ("child",))
         return (time.perf_counter_ns() - started) / 1e6
 
     cold, warm, base = [], [], []

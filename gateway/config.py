@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     # Search terms are audited only as HMACs under this key; set your own (production requires it).
     search_hmac_key: str | None = None
     search_rate: str = "20/minute"  # per practitioner, in the `limits` notation ("20/minute;200/day")
+    child_rate: str = "120/minute"  # child look-ups per practitioner (each `child` field, aliases too)
     rate_limit_storage: str = "async+memory://"  # or async+redis://host:6379 to share across instances
 
     max_depth: int = 10

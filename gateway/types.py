@@ -80,6 +80,10 @@ class Completed:
 
 @dataclass(slots=True)
 class Withheld:
+    """A part of the answer policy withheld: where, why, and (for a list of items from several agencies)
+    whose items."""
+
     path: tuple[str | int, ...]
     reason: str
     code: str = "FORBIDDEN_FIELD"
+    agency: str | None = None

@@ -112,6 +112,9 @@ class Child:
     shielded: bool = False
     consents: list[Consent] = field(default_factory=list)
     involved: set[str] = field(default_factory=set)
+    involved_by: dict[str, set[str]] = field(default_factory=dict)  # agency -> practitioners its record names
+    # agency -> how its copy of who the child is differs from the truth: "name", "dob", "address"
+    differences: dict[str, set[str]] = field(default_factory=dict)
     kinds: set[str] = field(default_factory=set)
 
     @property
@@ -427,12 +430,24 @@ class _Generator:
         return Demographics(given, family, dob, address.postcode, address)
 
     def _note_errors(self, agency: str, child: Child, who: Demographics) -> None:
-        if who.dob != child.dob:
-            child.kinds.add("conflicting")
-        if who.address != child.address:
-            child.kinds.add("conflicting")
-        if agency in ("police", "housing") and (who.given != child.given or who.postcode != child.address.postcode):
+        differs = {
+            name
+            for name, same in (
+                ("name", who.given == child.given),
+                ("dob", who.dob == child.dob),
+                ("address", who.postcode == child.address.postcode),
+            )
+            if not same
+        }
+        if differs:
+            child.differences[agency] = differs
+            child.kinds.add("conflicting")  # the agencies disagree about who the child is
+        if agency in ("police", "housing") and differs & {"name", "address"}:
             child.kinds.add("weak-match")
+
+    def _involve(self, child: Child, agency: str, practitioner: str) -> None:
+        child.involved.add(practitioner)
+        child.involved_by.setdefault(agency, set()).add(practitioner)
 
     # -- the children --------------------------------------------------------------------------------
 
@@ -502,7 +517,7 @@ class _Generator:
             self._note_errors("housing", child, who)
             if refuge:
                 child.kinds.add("refuge")
-            child.involved.add(pop.households[href].officer_id)
+            self._involve(child, "housing", pop.households[href].officer_id)
 
     def _child_records(self, child: Child, schools_by_phase: dict[str, list[str]]) -> None:
         pop, r, rates = self.pop, self.rng, self.rates
@@ -523,7 +538,7 @@ class _Generator:
         pop.truth.add("health", child.nhs_number, child.index)
         for p in (health_visitor, school_nurse):
             if p:
-                child.involved.add(p)
+                self._involve(child, "health", p)
 
         # Social care: a few percent are known.
         status: str | None = None
@@ -581,7 +596,7 @@ class _Generator:
             )
             pop.education[upn] = record
             pop.truth.add("education", upn, child.index)
-            child.involved.add(record.dsl_id)
+            self._involve(child, "education", record.dsl_id)
             if r.random() < rates.duplicate:
                 dup_upn = with_upn_check_letter(
                     f"{la}{urn[-4:]}{(REFERENCE_DATE.year - age + 4) % 100:02d}9{child.index % 100:02d}"
@@ -603,7 +618,7 @@ class _Generator:
                 opened=REFERENCE_DATE - dt.timedelta(days=r.randint(20, 900)),
             )
             pop.truth.add("camhs", child.camhs_id, child.index)
-            child.involved.add(clinician)
+            self._involve(child, "camhs", clinician)
         if age >= 13 and r.random() < 0.04:
             child.sexual_health_id = f"SH-{child.index:06d}"
             services = [("sexual-health", REFERENCE_DATE - dt.timedelta(days=r.randint(5, 400)))]
@@ -650,7 +665,7 @@ class _Generator:
                 worker=worker,
             )
             pop.truth.add("youth-justice", child.yj_id, child.index)
-            child.involved.add(worker)
+            self._involve(child, "youth-justice", worker)
             child.kinds.add("youth-justice")
 
         # Police: a few percent, often through the household.
@@ -676,7 +691,7 @@ class _Generator:
                 person_ref=child.police_ref, who=who, notifications=notifications
             )
             pop.truth.add("police", child.police_ref, child.index)
-            child.involved.add(officer)
+            self._involve(child, "police", officer)
             child.kinds.add("police-known")
 
         if status is not None or child.shielded or child.consents:
@@ -713,7 +728,7 @@ class _Generator:
             pop.truth.add("social-care", child.social_care_id, child.index)
             for p in (social_worker, lead):
                 if p:
-                    child.involved.add(p)
+                    self._involve(child, "social-care", p)
 
         if deceased_flag:
             child.kinds.update(("deceased-disagreement", "conflicting"))

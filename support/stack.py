@@ -64,6 +64,10 @@ def start_gateway(
         "WARDGATE_DIRECTORY_URL": agencies["directory"],
         "WARDGATE_AUDIT_PATH": str(audit),
         "WARDGATE_REQUEST_DEADLINE_MS": "1500",
+        "WARDGATE_CHILD_RATE": "100000/minute",  # the suite is a few practitioners asking many times
+        # One request now makes every lookup an agency's connector lists; a test that breaks an agency on
+        # purpose must not leave its circuit open for the next (breakers are tested on their own gateways).
+        "WARDGATE_BREAKER_THRESHOLD": "100",
         "TMPDIR": str(workdir),
         **{f"WARDGATE_{k.upper()}": v for k, v in extra.items()},
     }

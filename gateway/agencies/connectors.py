@@ -63,7 +63,7 @@ separate: every agency may add some."""
 CHILD_SECTIONS: dict[str, str] = {child: name for name, s in SECTIONS.items() for child in s.child_fields}
 """Child field -> the section that fills it (derived from :data:`SECTIONS`)."""
 
-FACTS = ("shielded", "consents")
+FACTS = ("shielded", "refuge", "consents")
 """The facts about a child a connector may supply for policy (see ``facts:`` in a connector file)."""
 
 INVOLVEMENT_FIELDS = ("service", "role", "status", "since", "isLeadProfessional", "practitioner")

@@ -1,10 +1,18 @@
 """Fan out: call every planned agency at once, each under its own deadline and the request's.
 
-Every planned agency gets a task at the start. A task whose lookup needs another agency's answer
-(a name-and-date-of-birth search needs the spine's demographics; a cross-reference needs the record that
-holds it) awaits just that answer, so independent calls are all in flight together and dependent ones
-start the moment their input arrives. Each agency's outcome is an :class:`AgencyAnswer`; a failure
-is recorded on it, never raised, so one agency down never fails the request.
+Every planned agency gets a task at the start, and so does every lookup in its connector. A lookup
+whose input is another agency's answer (a name-and-date-of-birth search needs the spine's demographics;
+a cross-reference needs the record that holds it) awaits just that answer, so independent calls are all
+in flight together and dependent ones start the moment their input arrives.
+
+Every lookup an agency's connector lists is made, not only until one finds the child: which calls are
+made, and when the answer is ready, must not tell anyone whether the agency holds a record (a fallback
+search made only when the first lookup found nothing is a second round trip a requester could time).
+Precedence is applied afterwards, exactly as a sequential chain would: the first lookup in the
+connector's order that linked records wins (NHS number over cross-reference over demographics).
+
+Each agency's outcome is an :class:`AgencyAnswer`; a failure is recorded on it, never raised, so one
+agency down never fails the request.
 """
 
 from __future__ import annotations
@@ -30,6 +38,16 @@ STATUS_BY_CODE = {"AGENCY_TIMEOUT": "timeout", "AGENCY_BAD_RESPONSE": "bad-respo
 def status_of(exc: AgencyError) -> str:
     """An agency's status in ``sources`` for the error its part ended with."""
     return "circuit-open" if isinstance(exc, CircuitOpen) else STATUS_BY_CODE.get(exc.code, "unavailable")
+
+
+class _Found:
+    """What one lookup returned: records linked to the child, and records that only might be theirs."""
+
+    __slots__ = ("candidates", "linked")
+
+    def __init__(self) -> None:
+        self.linked: list[LinkedRecord] = []
+        self.candidates: list[Any] = []
 
 
 class FanOut:
@@ -82,38 +100,60 @@ class FanOut:
         connector = self.connectors[agency]
         answer = AgencyAnswer(agency)
         started = time.perf_counter()
-        spine: Demographics | None = None
+        lookups = [
+            self._lookup(connector, lookup, nhs_number, headers, deadline, futures) for lookup in connector.lookups
+        ]
+        outcomes = await asyncio.gather(*lookups, return_exceptions=True)
         try:
-            for lookup in connector.lookups:
-                values: dict[str, Any] = {"nhs_number": nhs_number}
-                by = lookup.spec.by
-                if by == "demographics":
-                    spine = await self._spine(futures)
-                    if spine is None:
-                        continue
-                    values.update(given=spine.given, family=spine.family, dob=spine.dob, postcode=spine.postcode)
-                elif by == "cross_reference":
-                    keys = await self._cross_references(lookup, futures)
-                    if not keys:
-                        continue
-                    values["key"] = keys[0]
-                try:
-                    raw = await self._call(connector, lookup, values, headers, deadline)
-                except MissingValue:
-                    continue
-                records = self._link(connector, lookup, raw, nhs_number, spine)
-                if records:
-                    answer.records = records
-                    break
-            if connector.lookups and all(lk.spec.by == "demographics" for lk in connector.lookups) and spine is None:
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(outcome, AgencyError):
+                    raise outcome
+            errors = [o for o in outcomes if isinstance(o, AgencyError)]
+            if errors:  # a lookup that failed may have been the one holding the record: the part is unknown
+                raise errors[0]
+            found = [o for o in outcomes if isinstance(o, _Found)]
+            if connector.lookups and not found:
                 raise AgencyUnavailable(agency, f"{agency} could not be searched: no demographics to search by")
+            for lookup in found:  # precedence: the connector's order, as a sequential chain would take them
+                answer.candidates.extend(lookup.candidates)
+                if lookup.linked and not answer.records:
+                    answer.records = sorted(lookup.linked, key=lambda r: MATCH_ORDER[r.grade])
         except AgencyError as exc:
             answer.error = exc
             answer.status = status_of(exc)
-            answer.records = []
+            answer.records, answer.candidates = [], []
             self._errors.labels(agency, answer.status).inc()
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return answer
+
+    async def _lookup(
+        self,
+        connector: Connector,
+        lookup: Lookup,
+        nhs_number: str,
+        headers: dict[str, str],
+        deadline: float,
+        futures: Mapping[str, asyncio.Future[AgencyAnswer]],
+    ) -> _Found | None:
+        """One lookup: ``None`` when it cannot run for this child (its input does not exist)."""
+        values: dict[str, Any] = {"nhs_number": nhs_number}
+        by = lookup.spec.by
+        spine: Demographics | None = None
+        if by == "demographics":
+            spine = await self._spine(futures)
+            if spine is None:
+                return None
+            values.update(given=spine.given, family=spine.family, dob=spine.dob, postcode=spine.postcode)
+        elif by == "cross_reference":
+            keys = await self._cross_references(lookup, futures)
+            if not keys:
+                return _Found()  # nothing refers to a record here: a lookup that found nothing
+            values["key"] = keys[0]
+        try:
+            raw = await self._call(connector, lookup, values, headers, deadline)
+        except MissingValue:
+            return None
+        return self._link(connector, lookup, raw, nhs_number, spine)
 
     async def search(self, agency: str, values: Mapping[str, Any], call: CallContext, deadline: float) -> list[Any]:
         """Run an agency's demographic ``search`` lookup; raw records, unfiltered (the caller grades them)."""
@@ -169,33 +209,34 @@ class FanOut:
 
     def _link(
         self, connector: Connector, lookup: Lookup, raw: Any, nhs_number: str, spine: Demographics | None
-    ) -> list[LinkedRecord]:
+    ) -> _Found:
+        found = _Found()
         if raw is None:
-            return []
+            return found
         agency = connector.agency
         try:
-            found = lookup.records(raw)
-            if found is None:
-                return []
-            if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+            records = lookup.records(raw)
+            if records is None:
+                return found
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
                 raise TypeError("records are not a list of objects")
-            out: list[LinkedRecord] = []
             by = lookup.spec.by
-            for record in found:
+            for record in records:
                 if by == "demographics":
                     if spine is None:
                         continue
                     theirs = extract_demographics(connector, record)
                     grade = self.matcher.grade(spine, theirs)
                     if grade is not None:
-                        out.append(LinkedRecord(record, grade, by, theirs))
+                        found.linked.append(LinkedRecord(record, grade, by, theirs))
+                    else:  # not accepted, but it might be the child's: restrictive facts still count
+                        found.candidates.append(record)
                     continue
                 if connector.nhs_number is not None and by == "nhs_number":
                     held = connector.nhs_number(record)
                     if held is not None and str(held) != nhs_number:
                         continue  # never attach a record that names another child
-                out.append(LinkedRecord(record, "certain", by))
+                found.linked.append(LinkedRecord(record, "certain", by))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise AgencyBadResponse(agency, f"{agency} sent records in an unexpected shape") from exc
-        out.sort(key=lambda r: MATCH_ORDER[r.grade])
-        return out
+        return found

@@ -1,10 +1,18 @@
-"""Resolve & link: turn every agency's answer into one child's profile, its conflicts and its facts.
+"""Resolve & link: turn every agency's answer into one child's profile, the facts policy needs, and what
+each agency says about who the child is.
 
 Records are linked by NHS number where the agency holds one, by another agency's cross-reference,
 or by name and date of birth, graded by a :class:`Matcher`. The matcher is the seam for full
 probabilistic matching; :class:`RuleMatcher` is a deterministic, conservative stand-in.
 
-Conflicts between agencies (date of birth, address, deceased) are reported, never resolved.
+Facts fail closed. A restrictive fact (a shield, a refuge) counts when any record might be the child's,
+including one a search returned that the linker did not accept; a permissive fact (a consent, a
+practitioner's involvement) counts only from a record linked with certainty. Involvement is the pair
+(agency, practitioner): a practitioner is involved only as a member of the agency the record names.
+
+Disagreements between agencies (date of birth, name, postcode, deceased) are kept as observations;
+which of them a requester sees as ``conflicts`` is decided with the rest of the answer, since each
+agency's value is only as visible as the requester's right to know that agency holds a record.
 """
 
 from __future__ import annotations
@@ -14,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.agencies.connectors import CHILD_SECTIONS, Connector
+from gateway.agencies.connectors import CHILD_SECTIONS, SECTIONS, Connector
 from gateway.errors import AgencyBadResponse, AgencyError
 from gateway.pipeline.records import AgencyAnswer, Demographics, extract_demographics
-from gateway.types import MATCH_ORDER, Label, MatchGrade
+from gateway.types import Label, MatchGrade
 
 
 class Matcher(abc.ABC):
@@ -82,14 +90,24 @@ class RuleMatcher(Matcher):
 
 @dataclass(slots=True)
 class ChildFacts:
-    """What policy needs to know about the child, fetched live for this request."""
+    """What policy needs to know about the child, fetched live for this request (the same for every requester)."""
 
     shielded: bool | None = False  # None: the agency that knows could not be asked
-    consents: list[dict[str, Any]] = field(default_factory=list)
-    involved: set[str] = field(default_factory=set)
+    refuge: bool | None = False
+    consents: list[dict[str, Any]] = field(default_factory=list)  # from records linked with certainty
+    involved: set[tuple[str, str]] = field(default_factory=set)  # (agency, practitioner id), certain records
     held_by: set[str] = field(default_factory=set)
-    match_grade: str = "certain"
     complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One agency's value for a field other agencies may disagree about (``conflicts``)."""
+
+    field: str  # as ``conflicts`` names it: dateOfBirth, name, address.postcode, deceased
+    coordinate: str  # the schema field whose label (and mask) the value takes
+    agency: str
+    value: str
 
 
 @dataclass(slots=True)
@@ -102,14 +120,28 @@ class Profile:
     origin: dict[str, str] = field(default_factory=dict)
     errors: dict[str, AgencyError] = field(default_factory=dict)
     involvements: list[tuple[str, Label, dict[str, Any]]] = field(default_factory=list)
-    conflicts: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    # every (agency, label) an involvement could come from, whether or not this child has one
+    involvement_classes: tuple[tuple[str, Label], ...] = ()
+    observations: list[Observation] = field(default_factory=list)
     sources: list[tuple[str, str, float | None]] = field(default_factory=list)
+    grades: dict[str, MatchGrade] = field(default_factory=dict)  # each linked agency's best record
     facts: ChildFacts = field(default_factory=ChildFacts)
-    warnings: list[str] = field(default_factory=list)
 
 
-def _section(connector: Connector, name: str, record: Any) -> dict[str, Any]:
-    return {f: fn(record) for f, fn in connector.sections[name]}
+def _section(connector: Connector, name: str, record: Any) -> dict[str, Any] | None:
+    """A section of a record, or ``None`` when every member is null: an object of nulls would say only
+    that the agency holds a record, which is not the section's to tell."""
+    values = {f: fn(record) for f, fn in connector.sections[name]}
+    return values if any(v is not None and v != [] for v in values.values()) else None
+
+
+# Conflicts compare these Child fields across agencies; each value takes the label and mask of the field.
+OBSERVED = (
+    ("dateOfBirth", "Child.dateOfBirth"),
+    ("name", "Child.name"),
+    ("address.postcode", "Address.postcode"),
+    ("deceased", "Child.deceased"),
+)
 
 
 class Linker:
@@ -124,27 +156,27 @@ class Linker:
         for agency, connector in connectors.items():
             for name in connector.sections:
                 self.providers.setdefault(name, []).append(agency)
+        self.involvement_classes = tuple(
+            sorted({(a, inv.label) for a, c in connectors.items() for inv in c.involvements}, key=lambda x: x[0])
+        )
+        self.fact_agencies = frozenset(a for a, c in connectors.items() if c.facts)
 
     def link(self, nhs_number: str, answers: Mapping[str, AgencyAnswer]) -> Profile:
-        profile = Profile(nhs_number, self.spine)
+        profile = Profile(nhs_number, self.spine, involvement_classes=self.involvement_classes)
         facts = profile.facts
         bad: dict[str, AgencyError] = {}
-        grades: list[str] = []
         for agency in sorted(self.connectors):
             answer = answers.get(agency)
             if answer is None:
                 profile.sources.append((agency, "not-called", None))
                 continue
-            if answer.records:
+            if answer.records or answer.candidates:
                 try:
                     self._take(profile, agency, answer)
                 except (TypeError, ValueError, KeyError, AttributeError) as exc:
                     err = AgencyBadResponse(agency, f"{agency} sent a record that could not be read")
                     err.__cause__ = exc
-                    answer.error, answer.status, answer.records = err, "bad-response", []
-                else:
-                    facts.held_by.add(agency)
-                    grades.append(answer.records[0].grade)
+                    answer.error, answer.status, answer.records, answer.candidates = err, "bad-response", [], []
             if answer.error is not None:
                 bad[agency] = answer.error
             profile.sources.append((agency, answer.status, answer.latency_ms))
@@ -161,42 +193,24 @@ class Linker:
         if bad and any(c.involvements for a, c in self.connectors.items() if a in bad):
             first = next(a for a in sorted(bad) if self.connectors[a].involvements)
             profile.errors["involvements"] = bad[first]
-        for agency, connector in self.connectors.items():
-            if connector.facts and (agency not in answers or agency in bad):
+        for agency in self.fact_agencies:
+            if agency not in answers or agency in bad:
                 facts.complete = False
-                facts.shielded = None
-        if grades:
-            facts.match_grade = max(grades, key=lambda g: MATCH_ORDER[g])
-        if facts.match_grade != "certain":
-            profile.warnings.append(
-                f"Some records were linked by name and date of birth only (match: {facts.match_grade})."
-            )
-        self._conflicts(profile, answers)
+                for name in self.connectors[agency].facts:
+                    if name in ("shielded", "refuge"):  # unknown: neither true nor false
+                        setattr(facts, name, None)
+        self._observe(profile, answers)
         return profile
 
     def _take(self, profile: Profile, agency: str, answer: AgencyAnswer) -> None:
         connector = self.connectors[agency]
-        first = answer.records[0].raw
-        for name in connector.sections:
-            values = _section(connector, name, first)
-            if name == "identity":
-                for key, child_field in (
-                    ("dateOfBirth", "dateOfBirth"),
-                    ("gender", "gender"),
-                    ("deceased", "deceased"),
-                ):
-                    if key in values:
-                        profile.fields[child_field] = values[key]
-                        profile.origin[child_field] = agency
-                if "given" in values or "family" in values:
-                    profile.fields["name"] = {"given": values.get("given"), "family": values.get("family")}
-                    profile.origin["name"] = agency
-                continue
-            child_field = next(f for f, s in CHILD_SECTIONS.items() if s == name)
-            if child_field not in profile.fields:
-                profile.fields[child_field] = values
-                profile.origin[child_field] = agency
+        facts = profile.facts
+        if answer.records:
+            facts.held_by.add(agency)
+            profile.grades[agency] = answer.records[0].grade
+            self._sections(profile, agency, connector, answer.records[0].raw)
         for record in answer.records:
+            certain = record.grade == "certain"
             for inv in connector.involvements:
                 raw = record.raw
                 if inv.when is not None and not inv.when(raw):
@@ -209,39 +223,63 @@ class Linker:
                     entry["agency"] = agency
                     profile.involvements.append((agency, inv.label, entry))
                     practitioner = entry.get("practitioner")
-                    if isinstance(practitioner, dict) and practitioner.get("id"):
-                        profile.facts.involved.add(str(practitioner["id"]))
-        facts = profile.facts
+                    if certain and isinstance(practitioner, dict) and practitioner.get("id"):
+                        facts.involved.add((agency, str(practitioner["id"])))
         for name, fn in connector.facts.items():
-            for record in answer.records:
-                value = fn(record.raw)
-                if name == "shielded" and value:
-                    facts.shielded = True
-                elif name == "consents" and isinstance(value, list):
-                    facts.consents.extend(v for v in value if isinstance(v, dict) and v.get("service"))
+            if name == "consents":  # permissive: only from records linked with certainty
+                for record in answer.records:
+                    value = fn(record.raw) if record.grade == "certain" else None
+                    if isinstance(value, list):
+                        facts.consents.extend(v for v in value if isinstance(v, dict) and v.get("service"))
+                continue
+            # restrictive (shielded, refuge): any record that might be the child's counts
+            if any(fn(raw) for raw in [*(r.raw for r in answer.records), *answer.candidates]):
+                setattr(facts, name, True)
 
-    def _conflicts(self, profile: Profile, answers: Mapping[str, AgencyAnswer]) -> None:
+    def _sections(self, profile: Profile, agency: str, connector: Connector, first: Any) -> None:
+        for name in connector.sections:
+            values = _section(connector, name, first)
+            if name == "identity":
+                values = values or {}
+                for child_field in ("dateOfBirth", "gender", "deceased"):
+                    if child_field in values:
+                        profile.fields[child_field] = values[child_field]
+                        profile.origin[child_field] = agency
+                if values.get("given") is not None or values.get("family") is not None:
+                    profile.fields["name"] = {"given": values.get("given"), "family": values.get("family")}
+                    profile.origin["name"] = agency
+                continue
+            child_field = SECTIONS[name].child_fields[0]
+            if child_field not in profile.fields and values is not None:
+                profile.fields[child_field] = values
+                profile.origin[child_field] = agency
+
+    def _observe(self, profile: Profile, answers: Mapping[str, AgencyAnswer]) -> None:
+        """Each linked agency's date of birth, name, postcode and (against the spine's deceased flag)
+        whether it holds the child as alive: the raw material of ``conflicts``."""
         spine = answers.get(self.spine)
         if spine is None or not spine.records:
             return
         base = spine.demographics or extract_demographics(self.connectors[self.spine], spine.records[0].raw)
-        dob: list[tuple[str, str]] = []
-        postcode: list[tuple[str, str]] = []
-        holders: list[str] = []
+        deceased = bool(profile.fields.get("deceased"))
         for agency in sorted(answers):
             answer = answers[agency]
-            if agency == self.spine or not answer.records:
+            if not answer.records:
                 continue
-            holders.append(agency)
             first = answer.records[0]
-            other = first.demographics or extract_demographics(self.connectors[agency], first.raw)
-            if other.dob and base.dob and other.dob != base.dob:
-                dob.append((agency, other.dob.isoformat()))
-            if other.postcode and base.postcode and _norm(other.postcode) != _norm(base.postcode):
-                postcode.append((agency, other.postcode))
-        if dob and base.dob:
-            profile.conflicts.append(("dateOfBirth", [(self.spine, base.dob.isoformat()), *dob]))
-        if postcode and base.postcode:
-            profile.conflicts.append(("address.postcode", [(self.spine, base.postcode), *postcode]))
-        if profile.fields.get("deceased") and holders:
-            profile.conflicts.append(("deceased", [(self.spine, "true"), *((a, "false") for a in holders)]))
+            seen = (
+                base
+                if agency == self.spine
+                else (first.demographics or extract_demographics(self.connectors[agency], first.raw))
+            )
+            values: dict[str, str | None] = {
+                "dateOfBirth": seen.dob.isoformat() if seen.dob else None,
+                "name": " ".join(p for p in (seen.given, seen.family) if p) or None,
+                "address.postcode": seen.postcode,
+                # the spine says the child died; every other agency holding a record holds them as alive
+                "deceased": ("true" if agency == self.spine else "false") if deceased else None,
+            }
+            for name, coordinate in OBSERVED:
+                value = values[name]
+                if value is not None:
+                    profile.observations.append(Observation(name, coordinate, agency, value))

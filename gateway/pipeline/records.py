@@ -52,7 +52,10 @@ class AgencyAnswer:
 
     agency: str
     status: str = "ok"  # ok | unavailable | timeout | bad-response | circuit-open | not-called
-    records: list[LinkedRecord] = field(default_factory=list)
+    records: list[LinkedRecord] = field(default_factory=list)  # linked to the child, the best grade first
+    # Records a lookup returned that the linker did not accept but that might be the child's (the same
+    # surname and date of birth): restrictive facts (a shield, a refuge) count from these too.
+    candidates: list[Any] = field(default_factory=list)
     latency_ms: float | None = None
     error: AgencyError | None = None
     demographics: Demographics | None = None  # the first record's, extracted once (for the spine)

@@ -21,7 +21,11 @@ from gateway.types import Withheld
 def withheld_errors(withheld: Iterable[Withheld]) -> list[dict[str, Any]]:
     """One error per withheld field, at its path, with the policy's reason."""
     return [
-        {"message": "Withheld by policy", "path": list(w.path), "extensions": {"code": w.code, "reason": w.reason}}
+        {
+            "message": "Withheld by policy",
+            "path": list(w.path),
+            "extensions": {"code": w.code, "reason": w.reason, **({"agency": w.agency} if w.agency else {})},
+        }
         for w in withheld
     ]
 

@@ -3,8 +3,8 @@
 :meth:`SearchPipeline.run` reads as the pipeline: authenticate → parse & limit → fan out (the spine's
 search, then each candidate's facts) → link and grade → policy → audit → respond.
 
-A shielded child's hidden fields never influence results: the postcode is only used to rank a candidate
-whose social-care facts were fetched and who is not shielded. Search terms reach the audit trail only
+A child's hidden fields never influence results: the postcode ranks a candidate only where policy would
+show the searcher that candidate's whole postcode. Search terms reach the audit trail only
 as a keyed hash (HMAC), so an investigator can ask "who searched for this?" without the log holding it.
 """
 
@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.agencies.connectors import Connector
 from gateway.config import Settings
@@ -27,11 +28,12 @@ from gateway.pipeline.audit import AuditSink, audit_event
 from gateway.pipeline.authenticate import require_subject
 from gateway.pipeline.fanout import FanOut
 from gateway.pipeline.link import Linker, Profile
-from gateway.pipeline.policy.decide import Policy
-from gateway.pipeline.policy.walk import Walk, apply, collect
+from gateway.pipeline.policy.classes import DERIVED, GATEWAY, Node, Walk, collect
+from gateway.pipeline.policy.complete import complete
+from gateway.pipeline.policy.decide import ChildView, Policy
 from gateway.pipeline.quota import Quota
 from gateway.pipeline.records import CallContext, Demographics, extract_demographics
-from gateway.types import DENY_UNAVAILABLE, Completed, Decision, FieldClass, Purpose, Subject, Withheld
+from gateway.types import DENY_UNAVAILABLE, Completed, Decision, FieldClass, Label, Purpose, Subject, Withheld
 
 MAX_CANDIDATES = 10
 
@@ -104,12 +106,16 @@ class SearchPipeline:
         self.quota = quota
         self.search_key = search_key
         self.spine = settings.spine
-        self.gate = FieldClass("identity", settings.spine, "ChildMatch.id")
+        self.gate = FieldClass(Label.IDENTITY.value, settings.spine, "ChildMatch.id")
+        self.postcode = FieldClass(Label.CONTACT.value, settings.spine, "Address.postcode")
         self.facts_agencies = frozenset({settings.spine, *(a for a, c in connectors.items() if c.facts)})
 
     async def run(self, request: SearchRequest) -> SearchAnswer:
         subject = require_subject(request.subject, request.auth_error)  # authenticate
         ask = await self.parse(request, subject)  # parse & limit (and the practitioner's quota)
+        refused = await self.preflight(ask)
+        if refused is not None:  # may not search for this purpose: no agency is called
+            return refused
         call = CallContext(subject.practitioner_id, ask.purpose, ask.request_id)
         deadline = asyncio.get_running_loop().time() + self.settings.request_deadline_ms / 1000
         candidates = await self.fan_out(ask, call, deadline)
@@ -128,6 +134,19 @@ class SearchPipeline:
             )
         )
         return answer  # respond
+
+    async def preflight(self, ask: _Ask) -> SearchAnswer | None:
+        """May this requester search for this purpose at all? Decided before any agency is asked."""
+        outcome = await self.policy.decide(ask.subject, ask.purpose, False, ChildView(), {self.gate})
+        gate = outcome.decisions.get(self.gate, DENY_UNAVAILABLE)
+        if gate.action != "deny":
+            return None
+        await self.audit.write(
+            audit_event(
+                "child.search.refused", ask.request_id, ask.subject, ask.purpose, **ask.digests, reason=gate.reason
+            )
+        )
+        return SearchAnswer([], [Withheld(ask.path, gate.reason)])
 
     async def parse(self, request: SearchRequest, subject: Subject) -> _Ask:
         parts = request.name.split()
@@ -170,11 +189,23 @@ class SearchPipeline:
     async def link_and_decide(
         self, ask: _Ask, call: CallContext, deadline: float, nhs: str, found: Demographics
     ) -> tuple[float, str, Profile, Mapping[FieldClass, Decision]] | None:
-        """One candidate's facts, grade, score and decisions; ``None`` if it is not a result."""
+        """One candidate's facts, grade, score and decisions; ``None`` if it is not a result.
+
+        The score uses only what the searcher may see of the candidate: the postcode counts only where
+        policy would show them the whole postcode (not for a shielded child, nor one in a refuge, nor for a
+        role that sees only the district), so a guessed postcode confirms nothing it would not show.
+        """
         answers = await self.fanout.run(self.facts_agencies, nhs, call, deadline)
         profile = self.linker.link(nhs, answers)
-        facts = profile.facts
         query = ask.query
+        walk = Walk(self.table, interned=self.policy.interned)
+        collect(walk, ChildMatch, ask.selection, _nodes(profile, dict.fromkeys(DERIVED_FIELDS, DERIVED)))
+        walk.classes |= {self.gate, self.postcode}
+        view = ChildView.of(profile.facts, ask.subject)
+        outcome = await self.policy.decide(ask.subject, ask.purpose, False, view, walk.classes)
+        gate = outcome.decisions.get(self.gate, DENY_UNAVAILABLE)
+        if gate.action == "deny":  # not even the candidate's id may be shown: not a result
+            return None
         score = 0.6
         if query.given:
             grade = self.fanout.matcher.grade(Demographics(query.given, query.family, query.dob, found.postcode), found)
@@ -182,17 +213,12 @@ class SearchPipeline:
                 return None
             score += 0.3 if grade == "certain" else 0.15
         postcode = query.postcode
-        if postcode and facts.complete and facts.shielded is False and found.postcode:
+        may_see = outcome.decisions.get(self.postcode, DENY_UNAVAILABLE).action == "allow"
+        if postcode and may_see and found.postcode:
             same = found.postcode.replace(" ", "").upper() == postcode.replace(" ", "").upper()
             score += 0.1 if same else -0.1
         score = round(score, 2)
         grade_value = "certain" if score >= 0.9 else "probable" if score >= 0.7 else "possible"
-        walk = Walk(self.table, interned=self.policy.interned)
-        collect(walk, ChildMatch, ask.selection, profile, self.linker.presence)
-        outcome = await self.policy.decide(ask.subject, ask.purpose, False, facts, walk.classes)
-        gate = outcome.decisions.get(self.gate, DENY_UNAVAILABLE)
-        if gate.action == "deny":  # not even the candidate's id may be shown: not a result
-            return None
         return score, grade_value, profile, outcome.decisions
 
     def complete(
@@ -201,10 +227,19 @@ class SearchPipeline:
         answer = SearchAnswer([])
         for index, (score, grade_value, profile, decisions) in enumerate(ranked):
             walk = Walk(self.table, decisions=decisions, interned=self.policy.interned)
-            profile.facts.match_grade = grade_value
-            here = (*ask.path, index)
-            answer.matches.append(
-                apply(walk, ChildMatch, ask.selection, profile, self.linker.presence, here, extra={"score": score})
-            )
+            nodes = _nodes(profile, {"matchGrade": grade_value, "score": score})
+            answer.matches.append(complete(walk, ChildMatch, ask.selection, nodes, (*ask.path, index)))
             answer.withheld.extend(walk.withheld)
         return answer
+
+
+DERIVED_FIELDS = ("matchGrade", "score")
+"""The ChildMatch fields the gateway works out itself."""
+
+
+def _nodes(profile: Profile, derived: Mapping[str, Any]) -> dict[str, Node]:
+    nodes = {name: Node(value, GATEWAY) for name, value in derived.items()}
+    nodes["id"] = Node(profile.nhs_number, profile.spine)
+    for name, agency in profile.origin.items():
+        nodes[name] = Node(profile.fields.get(name), agency)
+    return nodes

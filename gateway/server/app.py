@@ -146,6 +146,7 @@ def build_services(
     linker = Linker(connectors, spine=spine)
     notifier = Notifier(connectors, upstream, sink, batch_ms=settings.notify_batch_ms)
     searches = Quota("search", settings.search_rate, settings.rate_limit_storage, noun="searches")
+    lookups = Quota("child", settings.child_rate, settings.rate_limit_storage, noun="child look-ups")
     return Services(
         settings=settings,
         connectors=connectors,
@@ -169,7 +170,7 @@ def build_services(
         cache=cache,
         notifier=notifier,
         selections=SelectionCache(),
-        child=ChildPipeline(settings, connectors, fanout, linker, policy, table, sink, notifier),
+        child=ChildPipeline(settings, connectors, fanout, linker, policy, table, sink, notifier, lookups),
         search=SearchPipeline(
             settings,
             connectors,

@@ -55,8 +55,9 @@ def test_only_the_agencies_the_query_selects_are_called(stack: Stack) -> None:
     )
     assert out["data"]["child"]["school"]["urn"] == child.school_urn
     called = {a for a in stack.agencies if stack.calls(a)}
-    # health (the spine), education (selected), social care (policy facts) and nobody else
-    assert called == {"health", "education", "social-care"}
+    # health (the spine), education (selected), social care and housing (the shield, consents and refuge
+    # facts policy needs) and nobody else
+    assert called == {"health", "education", "social-care", "housing"}
 
 
 def test_calls_of_one_request_are_in_flight_together(stack: Stack) -> None:

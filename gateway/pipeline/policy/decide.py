@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,60 @@ def _frozen(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return tuple(sorted((_frozen(v) for v in value), key=repr))
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class ChildView:
+    """What policy is told about the child, for one requester. Hashable: it is the cache key's child part,
+    and the engine's input is built from it, so the cache is correct by construction.
+
+    ``match_grade`` and ``weak_agencies`` come only from records this requester may know exist (see
+    :mod:`gateway.pipeline.policy.derived`); ``involved`` is whether the requester, as a practitioner of
+    their agency, is involved with the child.
+    """
+
+    shielded: bool | None = False
+    refuge: bool | None = False
+    consents: Sequence[Mapping[str, Any]] = field(default=(), compare=False, hash=False)
+    involved: bool = False
+    match_grade: str = "certain"
+    weak_agencies: tuple[str, ...] = ()
+    complete: bool = True
+    consents_key: Any = field(default=None, init=False, repr=False)  # the consents, frozen, for the key
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "consents_key", _frozen(list(self.consents)))
+        object.__setattr__(self, "weak_agencies", tuple(sorted(self.weak_agencies)))
+
+    @classmethod
+    def of(
+        cls,
+        facts: ChildFacts,
+        subject: Subject,
+        *,
+        match_grade: str = "certain",
+        weak_agencies: Iterable[str] = (),
+    ) -> ChildView:
+        return cls(
+            shielded=facts.shielded,
+            refuge=facts.refuge,
+            consents=tuple(facts.consents),
+            involved=(subject.agency, subject.practitioner_id) in facts.involved,
+            match_grade=match_grade,
+            weak_agencies=tuple(weak_agencies),
+            complete=facts.complete,
+        )
+
+    def policy_input(self) -> dict[str, Any]:
+        return {
+            "shielded": self.shielded,
+            "refuge": self.refuge,
+            "consents": [dict(c) for c in self.consents],
+            "requester_involved": self.involved,
+            "match_grade": self.match_grade,
+            "weak_agencies": list(self.weak_agencies),
+            "facts_complete": self.complete,
+        }
 
 
 @dataclass(slots=True)
@@ -113,10 +168,12 @@ class Policy:
         subject: Subject,
         purpose: str,
         break_glass: bool,
-        facts: ChildFacts,
+        child: ChildView | None,
         classes: set[FieldClass],
     ) -> Outcome:
-        outcome = await self._decide(subject, purpose, break_glass, facts, classes)
+        """The decision for every class, for this requester and this child (``None``: nothing is known about
+        the child, so the policy's missing-facts defaults apply and anything but identity is denied)."""
+        outcome = await self._decide(subject, purpose, break_glass, child, classes)
         if self.metrics is not None:
             self.metrics.decisions(outcome.decisions.values(), cached=outcome.cached)
         return outcome
@@ -126,19 +183,12 @@ class Policy:
         subject: Subject,
         purpose: str,
         break_glass: bool,
-        facts: ChildFacts,
+        child: ChildView | None,
         classes: set[FieldClass],
     ) -> Outcome:
         revision = self.engine.revision
         by_class, ordered = self._shape(classes)
-        child_key = (
-            facts.shielded,
-            _frozen(facts.consents),
-            subject.practitioner_id in facts.involved,
-            facts.match_grade,
-            facts.complete,
-        )
-        key = (subject.role, subject.agency, subject.mfa, purpose, break_glass, child_key, ordered, revision)
+        key = (subject.role, subject.agency, subject.mfa, purpose, break_glass, child, ordered, revision)
         hit = self._cache.get(key)
         if hit is not None:
             return Outcome({c: hit[0][n] for c, n in by_class.items()}, hit[1], revision, True)
@@ -146,13 +196,7 @@ class Policy:
             "subject": {"role": key[0], "agency": key[1], "mfa": key[2]},
             "purpose": key[3],
             "break_glass": key[4],
-            "child": {
-                "shielded": child_key[0],
-                "consents": facts.consents,
-                "requester_involved": child_key[2],
-                "match_grade": child_key[3],
-                "facts_complete": child_key[4],
-            },
+            "child": {} if child is None else child.policy_input(),
             "classes": {
                 str(i): {"label": c.label, "agency": c.agency, "field": c.coordinate} for i, c in enumerate(ordered)
             },

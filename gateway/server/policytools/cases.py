@@ -41,7 +41,7 @@ from gateway.dev import PERSONAS
 from gateway.errors import ConfigError
 from gateway.graphql.labels import FieldTable
 from gateway.pipeline.link import ChildFacts
-from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.decide import ChildView, Policy
 from gateway.pipeline.policy.masks import MASKS
 from gateway.types import Decision, FieldClass, Label, Purpose, Subject
 
@@ -57,9 +57,11 @@ class CaseChild(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     shielded: bool = False
+    refuge: bool = False
     consents: list[dict[str, Any]] = Field(default_factory=list)
     involved: bool = False
     match: Literal["certain", "probable", "possible"] = "certain"
+    weak_agencies: list[str] = Field(default_factory=list)
     complete: bool = True
 
 
@@ -96,15 +98,14 @@ class Case(BaseModel):
             raise ValueError("a case names a persona, or both role and agency")
         return Subject(practitioner_id=pid, role=role, agency=agency, mfa=self.two_factor)
 
-    def facts(self, practitioner_id: str) -> ChildFacts:
+    def view(self) -> ChildView:
+        """What policy is told about the case's child."""
         c = self.child
-        return ChildFacts(
-            shielded=c.shielded,
-            consents=c.consents,
-            involved={practitioner_id} if c.involved else set(),
-            match_grade=c.match,
-            complete=c.complete,
-        )
+        facts = ChildFacts(shielded=c.shielded, refuge=c.refuge, consents=c.consents, complete=c.complete)
+        subject = self.subject()
+        if c.involved:
+            facts.involved.add((subject.agency, subject.practitioner_id))
+        return ChildView.of(facts, subject, match_grade=c.match, weak_agencies=c.weak_agencies)
 
 
 class CaseFile(BaseModel):
@@ -214,9 +215,7 @@ async def run_case(policy: Policy, resolver: Resolver, source: Path, case: Case)
             checks.append(Check(text, resolver.field_class(text), decision, reason_given, mask_given))
     except ValueError as exc:
         raise ConfigError(f"{source}: case {case.name!r}: {exc}") from exc
-    outcome = await policy.decide(
-        subject, case.purpose, case.break_glass, case.facts(subject.practitioner_id), {c.fc for c in checks}
-    )
+    outcome = await policy.decide(subject, case.purpose, case.break_glass, case.view(), {c.fc for c in checks})
     failures = []
     for c in checks:
         got = outcome.decisions[c.fc]

@@ -21,7 +21,7 @@ from gateway.graphql.labels import field_table
 from gateway.graphql.schema import Child
 from gateway.identifiers import nhs_number_is_valid
 from gateway.pipeline.link import ChildFacts
-from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.decide import ChildView, Policy
 from gateway.pipeline.policy.engines import PolicyBundle
 from gateway.server.app import build_engine, build_schema, build_services
 from gateway.server.policytools.cases import (
@@ -121,13 +121,14 @@ async def _explain(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f"--facts is not a child-facts object: {exc}")
                 return 2
-            facts = Case(name="explain", persona=persona.name, purpose=args.purpose, expect={}, child=child).facts(
-                subject.practitioner_id
-            )
+            view = Case(
+                name="explain", persona=persona.name, two_factor=args.mfa, purpose=args.purpose, expect={}, child=child
+            ).view()
             source = "given with --facts"
         else:
             facts, source = await _live_facts(settings, subject, args.child, args.purpose)
-        outcome = await policy.decide(subject, args.purpose, bool(args.break_glass), facts, {fc})
+            view = ChildView.of(facts, subject)
+        outcome = await policy.decide(subject, args.purpose, bool(args.break_glass), view, {fc})
     except ConfigError as exc:
         print(f"cannot explain: {exc}")
         return 2
@@ -139,11 +140,12 @@ async def _explain(args: argparse.Namespace) -> int:
     print(f"purpose      {args.purpose}{'  with break-glass' if args.break_glass else ''}")
     print(f"field        {fc.coordinate}  label {fc.label}, from {fc.agency}")
     print(f"child facts  ({source})")
-    print(f"  shielded            {facts.shielded}")
-    print(f"  consents            {json.dumps(facts.consents)}")
-    print(f"  requester involved  {subject.practitioner_id in facts.involved}")
-    print(f"  match grade         {facts.match_grade}")
-    print(f"  facts complete      {facts.complete}")
+    print(f"  shielded            {view.shielded}")
+    print(f"  refuge              {view.refuge}")
+    print(f"  consents            {json.dumps([dict(c) for c in view.consents])}")
+    print(f"  requester involved  {view.involved}")
+    print(f"  match grade         {view.match_grade}")
+    print(f"  facts complete      {view.complete}")
     print(f"decision     {describe(decision)}")
     if outcome.obligations:
         print("obligations  " + "; ".join(describe_obligation(o) for o in outcome.obligations))

@@ -29,9 +29,25 @@ child := object.get(input, "child", {})
 # description: The whole decision the gateway asks for.
 decision := {"fields": fields, "obligations": obligations}
 
-fields[key] := field_decision(c) if {
+fields[key] := final_decision(c) if {
 	some key, c in input.classes
 }
+
+# METADATA
+# title: Rule 6, a weakly linked record
+# description: |
+#   A record linked by name and date of birth only (not certain) shows no more than identity, whatever
+#   else would have allowed its fields. Applied last, to what would otherwise be shown, so that a field
+#   already withheld keeps its own reason and the grade of a record the requester may not see changes nothing.
+# custom:
+#   reasons: [WEAK_MATCH]
+final_decision(c) := deny("WEAK_MATCH") if {
+	d := field_decision(c)
+	d.action != "deny"
+	agency_weak(c.agency)
+	not c.label in cfg.weak_match_labels
+	c.label != "directory"
+} else := field_decision(c)
 
 # METADATA
 # title: One field class
@@ -39,16 +55,20 @@ fields[key] := field_decision(c) if {
 # custom:
 #   reasons:
 #     - PURPOSE_NOT_PERMITTED
+#     - ROLE_NOT_OF_AGENCY
 #     - META
 #     - AUDITOR_NO_CHILD_DATA
 #     - DIRECTORY
 #     - CHILD_FACTS_UNAVAILABLE
 #     - SHIELDED
+#     - PROTECTED_ADDRESS
 #     - WEAK_MATCH
 #     - MASKED_FOR_ROLE
 #     - NOT_NEED_TO_KNOW
 field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {
 	not purpose_permitted
+} else := deny("ROLE_NOT_OF_AGENCY") if {
+	not role_of_agency
 } else := allow("META") if {
 	c.label == "meta"
 } else := deny("AUDITOR_NO_CHILD_DATA") if {
@@ -62,6 +82,10 @@ field_decision(c) := deny("PURPOSE_NOT_PERMITTED") if {
 	shielded
 	not child_protection_override
 	not shield_visible(c)
+} else := deny("PROTECTED_ADDRESS") if {
+	refuge
+	c.field in cfg.address_fields
+	not refuge_visible
 } else := deny("WEAK_MATCH") if {
 	weak_match
 	not c.label in cfg.weak_match_labels
@@ -153,11 +177,33 @@ could_know if requester_involved
 
 purpose_permitted if purpose in object.get(cfg.purposes, role, [])
 
+# Rule 8: a token's role and agency must be a pair the council's directory allows (a voluntary worker
+# claiming to be police is refused everything).
+role_of_agency if object.get(subject, "agency", "") in object.get(cfg.role_agencies, role, [])
+
 facts_complete if object.get(child, "facts_complete", false) == true
 
 shielded if object.get(child, "shielded", true) == true
 
 weak_match if object.get(child, "match_grade", "none") != "certain"
+
+# Rule 7: a refuge. Unknown (missing) counts as a refuge: a restrictive fact fails closed.
+refuge if object.get(child, "refuge", true) != false
+
+# Who may know where a family in a refuge lives: whoever may read the refuge flag itself.
+refuge_visible if restricted_decision(refuge_flag).action == "allow"
+
+refuge_flag := {"label": "restricted", "agency": cfg.refuge_agency, "field": "HousingInformation.refuge"}
+
+# Agencies whose linked record is weak (rule 6); missing from the input, every agency counts as weak.
+weak_agencies := object.get(child, "weak_agencies", null)
+
+agency_weak(agency) if not is_array(weak_agencies)
+
+agency_weak(agency) if {
+	is_array(weak_agencies)
+	agency in weak_agencies
+}
 
 requester_involved if object.get(child, "requester_involved", false) == true
 

@@ -11,10 +11,12 @@ from gateway.config import Settings
 from gateway.graphql.labels import FieldTable, field_table
 from gateway.graphql.schema import Child
 from gateway.graphql.selection import Sel
+from gateway.pipeline.child import child_nodes
 from gateway.pipeline.link import Profile
-from gateway.pipeline.policy.walk import Walk, apply, collect
+from gateway.pipeline.policy.classes import Walk, collect
+from gateway.pipeline.policy.complete import complete
 from gateway.server.app import build_schema
-from gateway.types import Decision, FieldClass, Label
+from gateway.types import Decision, FieldClass
 
 ALLOW = Decision("allow", "TEST")
 PATH = ("child",)
@@ -58,12 +60,18 @@ SELECTION = (
 )
 
 
+def nodes(p: Profile, **derived: Any) -> dict[str, Any]:
+    """The child's fields as the pipeline hands them to policy, with the gateway's own fields."""
+    sources = [{"agency": a, "status": s, "latencyMs": ms} for a, s, ms in p.sources]
+    return child_nodes(p, {"matchGrade": "certain", "warnings": [], "sources": sources, "conflicts": [], **derived})
+
+
 def build(table: FieldTable, decisions: dict[FieldClass, Decision], p: Profile | None = None) -> tuple[Any, Walk]:
     p = p or profile()
     walk = Walk(table)
-    collect(walk, Child, SELECTION, p, {"health": Label.IDENTITY})
+    collect(walk, Child, SELECTION, nodes(p))
     walk.decisions = decisions
-    return apply(walk, Child, SELECTION, p, {"health": Label.IDENTITY}, PATH).data, walk
+    return complete(walk, Child, SELECTION, nodes(p), PATH).data, walk
 
 
 def test_the_answer_is_keyed_and_serialised_as_graphql_would(table: FieldTable) -> None:
@@ -120,12 +128,11 @@ def test_a_value_of_the_wrong_type_is_null_with_the_agency_named(table: FieldTab
 
 def test_a_null_item_in_a_list_of_non_null_strings_nulls_the_list_and_says_so(table: FieldTable) -> None:
     p = profile()
-    p.warnings.extend(["first", None])  # type: ignore[list-item]
     walk = Walk(table)
     selection = (Sel("id", "id"), Sel("warnings", "warnings"))
-    collect(walk, Child, selection, p, {})
+    collect(walk, Child, selection, nodes(p, warnings=["first", None]))
     walk.decisions = Decisions()
-    data = apply(walk, Child, selection, p, {}, PATH).data
+    data = complete(walk, Child, selection, nodes(p, warnings=["first", None]), PATH).data
     # warnings is [String!]!: the null item nulls the list, which may not be null, so the child is null
     assert data is None
     assert [path for path, _ in walk.agency_errors] == [("child", "warnings")]
@@ -133,17 +140,17 @@ def test_a_null_item_in_a_list_of_non_null_strings_nulls_the_list_and_says_so(ta
 
 def test_each_alias_of_conflict_values_gets_its_own_selection(table: FieldTable) -> None:
     p = profile()
-    p.conflicts.append(("dateOfBirth", [("health", "2015-03-04"), ("police", "2015-04-03")]))
+    conflict = {"field": "dateOfBirth", "values": [{"agency": "health", "value": "2015-03-04"}]}
+    conflict["values"].append({"agency": "police", "value": "2015-04-03"})  # type: ignore[attr-defined]
     values = [
         Sel("values", "who", [Sel("agency", "agency")]),
         Sel("values", "what", [Sel("value", "v"), Sel("__typename", "t")]),
     ]
     selection = (Sel("conflicts", "conflicts", [Sel("field", "field"), *values]),)
-    presence = {"health": Label.IDENTITY, "police": Label.RESTRICTED}
     walk = Walk(table)
-    collect(walk, Child, selection, p, presence)
+    collect(walk, Child, selection, nodes(p, conflicts=[conflict]))
     walk.decisions = Decisions()
-    data = apply(walk, Child, selection, p, presence, PATH).data
+    data = complete(walk, Child, selection, nodes(p, conflicts=[conflict]), PATH).data
     assert data == {
         "conflicts": [
             {

@@ -13,7 +13,7 @@ import pytest
 from gateway.config import PROJECT_ROOT
 from gateway.errors import ConfigError, PolicyUnavailable
 from gateway.pipeline.link import ChildFacts
-from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.decide import ChildView, Policy
 from gateway.pipeline.policy.engines import EmbeddedEngine, PolicyBundle, PolicyEngine
 from gateway.types import FieldClass, Subject
 
@@ -63,7 +63,7 @@ async def test_anything_but_a_well_formed_decision_is_deny_and_is_not_remembered
     engine = Scripted(answer)
     policy = Policy(engine, root=Path("."))
     for _ in range(2):
-        outcome = await policy.decide(GP, "routine-care", False, ChildFacts(), {NAME})
+        outcome = await policy.decide(GP, "routine-care", False, ChildView(), {NAME})
         assert outcome.decisions[NAME].action == "deny"
         assert outcome.decisions[NAME].reason == "POLICY_UNAVAILABLE"
     assert engine.calls == 2  # a repaired engine is asked again, not answered from the cache
@@ -72,14 +72,14 @@ async def test_anything_but_a_well_formed_decision_is_deny_and_is_not_remembered
 async def test_a_class_the_answer_leaves_out_is_denied() -> None:
     engine = Scripted(well_formed(1))
     outcome = await Policy(engine, root=Path(".")).decide(
-        SOCIAL_WORKER, "safeguarding", False, ChildFacts(), {NAME, POLICE}
+        SOCIAL_WORKER, "safeguarding", False, ChildView(), {NAME, POLICE}
     )
     assert sorted(d.action for d in outcome.decisions.values()) == ["allow", "deny"]
 
 
 async def test_an_unavailable_engine_denies_every_class() -> None:
     outcome = await Policy(Scripted(error=True), root=Path(".")).decide(
-        SOCIAL_WORKER, "safeguarding", True, ChildFacts(), {NAME, POLICE}
+        SOCIAL_WORKER, "safeguarding", True, ChildView(), {NAME, POLICE}
     )
     assert {d.reason for d in outcome.decisions.values()} == {"POLICY_UNAVAILABLE"}
     assert outcome.obligations == []
@@ -90,8 +90,10 @@ async def test_decisions_are_cached_by_exactly_the_facts_they_depend_on() -> Non
     policy = Policy(engine, root=Path("."))
     facts = ChildFacts(shielded=False, consents=[{"service": "camhs", "roles": ["gp"], "purposes": ["safeguarding"]}])
 
-    async def ask(subject: Subject = GP, purpose: str = "routine-care", **changes: Any) -> bool:
-        f = dataclasses.replace(facts, **changes)
+    async def ask(
+        subject: Subject = GP, purpose: str = "routine-care", match_grade: str = "certain", **changes: Any
+    ) -> bool:
+        f = ChildView.of(dataclasses.replace(facts, **changes), subject, match_grade=match_grade)
         return (await policy.decide(subject, purpose, False, f, {NAME, POLICE})).cached
 
     assert not await ask()
@@ -101,8 +103,9 @@ async def test_decisions_are_cached_by_exactly_the_facts_they_depend_on() -> Non
     assert not await ask(shielded=True)
     assert not await ask(match_grade="probable")
     assert not await ask(complete=False)
-    assert not await ask(involved={GP.practitioner_id})
-    assert await ask(involved={"P999999"})  # someone else being involved is the same fact for this requester
+    assert not await ask(involved={(GP.agency, GP.practitioner_id)})
+    assert await ask(involved={(GP.agency, "P999999")})  # someone else being involved is the same fact for them
+    assert await ask(involved={("police", GP.practitioner_id)})  # their id at another agency is not them
     assert not await ask(purpose="safeguarding")
     assert not await ask(subject=Subject("P000004", "gp", "health", True))  # two factors
     assert await ask(subject=Subject("P000099", "gp", "health", False))  # another GP: same decision
@@ -127,7 +130,7 @@ async def test_an_invalid_new_policy_keeps_the_previous_revision_in_force(tmp_pa
     with pytest.raises(ConfigError, match="does not compile"):
         await policy.load()
     assert policy.engine.revision == first and policy.last_error
-    outcome = await policy.decide(GP, "routine-care", False, ChildFacts(), {NAME})
+    outcome = await policy.decide(GP, "routine-care", False, ChildView(), {NAME})
     assert outcome.decisions[NAME].reason == "IDENTITY" and outcome.revision == first
 
     rego.write_text(good.replace('"auditor"', '"auditor-in-chief"'))  # valid, and a different revision
@@ -173,7 +176,7 @@ async def test_policy_files_are_reloaded_when_they_change(tmp_path: Path) -> Non
                 break
             await asyncio.sleep(0.05)
         assert policy.engine.revision != first
-        outcome = await policy.decide(GP, "routine-care", False, ChildFacts(), {NAME})
+        outcome = await policy.decide(GP, "routine-care", False, ChildView(), {NAME})
         assert outcome.decisions[NAME].reason == "PURPOSE_NOT_PERMITTED"
     finally:
         watcher.cancel()
@@ -193,7 +196,7 @@ async def test_fields_the_policy_names_are_decided_by_name_the_rest_by_label_and
     policy = Policy(EmbeddedEngine(), root=root)
     await policy.load()
     deceased, given = FieldClass("identity", "health", "Child.deceased"), FieldClass("identity", "health", "Name.given")
-    outcome = await policy.decide(GP, "routine-care", False, ChildFacts(), {deceased, given, NAME})
+    outcome = await policy.decide(GP, "routine-care", False, ChildView(), {deceased, given, NAME})
     assert outcome.decisions[deceased].reason == "NOT_NEED_TO_KNOW"
     assert outcome.decisions[given].reason == "IDENTITY" and outcome.decisions[NAME].reason == "IDENTITY"
 
@@ -204,7 +207,7 @@ async def test_a_reload_that_starts_naming_a_field_decides_it_by_name_at_once(tm
     policy = Policy(EmbeddedEngine(), root=root)
     await policy.load()
     deceased = FieldClass("identity", "health", "Child.deceased")
-    before = await policy.decide(GP, "routine-care", False, ChildFacts(), {deceased, NAME})
+    before = await policy.decide(GP, "routine-care", False, ChildView(), {deceased, NAME})
     assert before.decisions[deceased].reason == "IDENTITY"
     rego.write_text(
         rego.read_text().replace(
@@ -214,7 +217,7 @@ async def test_a_reload_that_starts_naming_a_field_decides_it_by_name_at_once(tm
         )
     )
     await policy.load()
-    after = await policy.decide(GP, "routine-care", False, ChildFacts(), {deceased, NAME})
+    after = await policy.decide(GP, "routine-care", False, ChildView(), {deceased, NAME})
     assert after.decisions[deceased].reason == "NOT_NEED_TO_KNOW"
     assert after.decisions[NAME].reason == "IDENTITY"
 

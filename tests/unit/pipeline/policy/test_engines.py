@@ -12,8 +12,7 @@ import pytest
 
 from gateway.config import PROJECT_ROOT
 from gateway.errors import ConfigError
-from gateway.pipeline.link import ChildFacts
-from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.decide import ChildView, Policy
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyBundle
 from gateway.types import FieldClass, Subject
 from support.processes import free_port_block, start, stop
@@ -55,7 +54,7 @@ async def policy(opa_url: str) -> AsyncIterator[Policy]:
 
 
 async def decide(policy: Policy, **facts: object) -> dict[str, str]:
-    outcome = await policy.decide(SOCIAL_WORKER, "safeguarding", False, ChildFacts(**facts), {NAME, POLICE})  # type: ignore[arg-type]
+    outcome = await policy.decide(SOCIAL_WORKER, "safeguarding", False, ChildView(**facts), {NAME, POLICE})  # type: ignore[arg-type]
     return {fc.coordinate: f"{d.action} {d.reason}" for fc, d in outcome.decisions.items()}
 
 
