@@ -232,6 +232,7 @@ class Stack:
         upstreams = {k: v for k, v in agencies.items() if k != "directory"} | (overrides or {})
         gateway_env = {
             "WARDGATE_PORT": str(self.port),
+            "WARDGATE_OPERATOR_PORT": str(free_port_block(1)),
             "WARDGATE_WORKERS": str(workers),
             "WARDGATE_AGENCY_URLS": json.dumps(upstreams),
             "WARDGATE_DIRECTORY_URL": agencies["directory"],

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1, le=64)
+    # The operator listener: /metrics (and the probes) for the people who run the gateway, never on the
+    # public port, where a practitioner could read counters their own requests moved.
+    operator_host: str = "127.0.0.1"
+    operator_port: int = Field(9464, ge=1, le=65535)
 
     connectors: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "connectors"])
     # The agency whose record every other agency's is linked to (looked up by NHS number; named once, here).

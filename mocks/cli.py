@@ -19,6 +19,7 @@ from typing import Any
 from mocks.faults import Faults
 from mocks.population import KINDS, Population
 from mocks.runner import serve
+from mocks.twins import add_twins
 
 
 def _mocks(args: argparse.Namespace) -> int:
@@ -28,6 +29,8 @@ def _mocks(args: argparse.Namespace) -> int:
         faults = {name: Faults.model_validate(spec) for name, spec in raw.items()}
     started = time.perf_counter()
     pop = Population.generate(children=args.children, seed=args.seed)
+    if args.twins:
+        add_twins(pop)
     print(
         f"population: {args.children} children, seed {args.seed}, built in {time.perf_counter() - started:.1f}s",
         flush=True,
@@ -44,6 +47,8 @@ def _children(args: argparse.Namespace) -> int:
         print(f"unknown kind {args.kind!r}; kinds: {', '.join(KINDS)}", file=sys.stderr)
         return 2
     pop = Population.generate(children=args.children, seed=args.seed)
+    if args.twins:
+        add_twins(pop)
     shown = 0
     for child in pop.children:
         if args.kind and args.kind not in child.kinds:
@@ -63,6 +68,7 @@ def register(sub: Any) -> None:
     m.add_argument("--host", default="127.0.0.1")
     m.add_argument("--base-port", type=int, default=9100)
     m.add_argument("--faults", help="JSON file: {agency: faults} applied at start-up")
+    m.add_argument("--twins", action="store_true", help="add the twin pairs the non-interference tests compare")
     m.set_defaults(func=_mocks)
 
     c = sub.add_parser("children", help="sample children of the synthetic population, as JSON lines")
@@ -70,6 +76,7 @@ def register(sub: Any) -> None:
     c.add_argument("--limit", type=int, default=5)
     c.add_argument("--children", type=int, default=3000)
     c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--twins", action="store_true", help="include the twin pairs (kind: twin)")
     c.set_defaults(func=_children)
 
 

@@ -283,6 +283,8 @@ class Population:
     sexual_health: dict[str, SexualHealthRecord] = field(default_factory=dict)
     truth: Truth = field(default_factory=Truth)
     by_nhs: dict[str, Child] = field(default_factory=dict)
+    # (kind, the twin with the fact, the twin without it): see mocks.twins
+    twins: list[tuple[str, Child, Child]] = field(default_factory=list)
 
     @classmethod
     def generate(cls, children: int = 3000, seed: int = 1, rates: ErrorRates | None = None) -> Population:

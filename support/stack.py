@@ -13,12 +13,22 @@ import orjson
 
 from gateway.dev.tokens import dev_token
 from mocks.population import Child, Population
-from support.processes import start
+from mocks.twins import add_twins
+from support.processes import free_port_block, start
 
 FULL = (Path(__file__).with_name("full_profile.graphql")).read_text()
 """A full child profile: every field of every agency."""
 
 CHILDREN, SEED = 1500, 7
+
+
+def population() -> Population:
+    """The end-to-end suite's population, twins included (the mocks are started with ``--twins``)."""
+    pop = Population.generate(CHILDREN, SEED)
+    add_twins(pop)
+    return pop
+
+
 ADMIN = {"x-admin-key": "mock-admin"}
 
 
@@ -30,6 +40,7 @@ class Stack:
     audit: Path
     workdir: Path
     gateway_log: Path | None = None
+    operator: str = ""  # the gateway's operator listener (/metrics)
 
     def query(self, query: str, persona: str = "social-worker", *, mfa: bool = True, **variables: object) -> dict:
         token = dev_token(persona, mfa=mfa)
@@ -57,12 +68,18 @@ class Stack:
 def start_gateway(
     port: int, agencies: dict[str, str], audit: Path, workdir: Path, **extra: str
 ) -> subprocess.Popen[str]:
-    """A gateway over these agencies; ``extra`` are more WARDGATE_* settings (without the prefix)."""
+    """A gateway over these agencies; ``extra`` are more WARDGATE_* settings (without the prefix).
+
+    Its operator listener gets a free port of its own: ``proc.operator`` is its URL (``/metrics``).
+    """
+    operator_port = free_port_block(1)
     env = {
         "WARDGATE_PORT": str(port),
+        "WARDGATE_OPERATOR_PORT": str(operator_port),
         "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in agencies.items() if k != "directory"}).decode(),
         "WARDGATE_DIRECTORY_URL": agencies["directory"],
         "WARDGATE_AUDIT_PATH": str(audit),
+        "WARDGATE_MODE": "development",  # development keys, personas and agency secrets
         "WARDGATE_REQUEST_DEADLINE_MS": "1500",
         "WARDGATE_CHILD_RATE": "100000/minute",  # the suite is a few practitioners asking many times
         # One request now makes every lookup an agency's connector lists; a test that breaks an agency on
@@ -71,7 +88,9 @@ def start_gateway(
         "TMPDIR": str(workdir),
         **{f"WARDGATE_{k.upper()}": v for k, v in extra.items()},
     }
-    return start(["run"], env=env, url=f"http://127.0.0.1:{port}/healthz")
+    proc = start(["run"], env=env, url=f"http://127.0.0.1:{port}/healthz")
+    proc.operator = f"http://127.0.0.1:{env['WARDGATE_OPERATOR_PORT']}"  # type: ignore[attr-defined]
+    return proc
 
 
 def codes(out: dict[str, Any]) -> list[str]:

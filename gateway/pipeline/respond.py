@@ -59,6 +59,10 @@ def format_error(err: GraphQLError) -> dict[str, Any]:
             body["extensions"] = dict(err.extensions)
         else:
             body["extensions"] = {"code": "QUERY_TOO_COMPLEX" if _too_complex(err.message) else "BAD_REQUEST"}
+    elif not err.path:
+        # An error with no field is the request's own: a variable that does not coerce to its type (a
+        # non-date for Date, an unknown enum value). It is the caller's mistake, and says which.
+        body["extensions"] = {"code": "BAD_REQUEST"}
     else:
         # Never a stack trace or an upstream body: an unexpected failure is only "internal".
         body["message"] = "Internal error"

@@ -44,7 +44,7 @@ from gateway.pipeline.policy.decide import Policy
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
 from gateway.pipeline.quota import Quota
 from gateway.pipeline.search import SearchPipeline
-from gateway.server.http import BodyLimit, GatewayView
+from gateway.server.http import BodyLimit, GatewayView, OperatorRoutes
 from gateway.server.logs import RequestLog, log_errors
 from gateway.server.readiness import Readiness
 from resolvers import Query
@@ -246,5 +246,6 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
     app.state.schema = schema
     rejected = services.metrics.rejections.labels("REQUEST_TOO_LARGE")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=rejected.inc)
+    app.add_middleware(OperatorRoutes, operator_port=settings.operator_port)
     app.add_middleware(RequestLog, metrics=services.metrics)
     return app

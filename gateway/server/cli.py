@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from gateway.config import load_settings
 from gateway.dev import PERSONAS
@@ -60,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         # prometheus_client's multiprocess mode: each worker writes its values here; /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wardgate-metrics-")
 
-    uvicorn.run(
+    config = uvicorn.Config(
         "gateway.server.asgi:app",
         host=settings.host,
         port=settings.port,
@@ -72,7 +74,25 @@ def _run(args: argparse.Namespace) -> int:
         timeout_keep_alive=75,
         backlog=4096,
     )
+    # One app on two listeners: the public port, and the operator port where /metrics answers
+    # (gateway.server.http.OperatorRoutes tells them apart by the port a request came in on).
+    sockets = [config.bind_socket(), _listen(settings.operator_host, settings.operator_port)]
+    if settings.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket the workers inherit (as uvicorn binds its own)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _demo(args: argparse.Namespace) -> int:

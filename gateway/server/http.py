@@ -141,3 +141,25 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class OperatorRoutes:
+    """Routes for the people who run the gateway (``/metrics``) answer only on the operator listener.
+
+    ``wardgate run`` serves the same app on two sockets, the public port and the operator port; the
+    request's local address (ASGI ``scope["server"]``) says which one it came in on. Anywhere else these
+    paths are not found, as if they did not exist.
+    """
+
+    def __init__(self, app: ASGIApp, *, operator_port: int, paths: tuple[str, ...] = ("/metrics",)) -> None:
+        self.app = app
+        self.operator_port = operator_port
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            server = scope.get("server")
+            if not server or server[1] != self.operator_port:
+                await Response(status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -69,7 +69,7 @@ def log_errors(errors: list[GraphQLError], request_id: str | None) -> None:
         if isinstance(original, WardgateError):
             extra["code"] = original.code
             errors_log.info("request error", extra=extra)
-        elif original is None:
+        elif original is None or not err.path:  # refused before any field ran (validation, variables)
             extra["code"] = (err.extensions or {}).get("code", "BAD_REQUEST")
             errors_log.info("request refused", extra=extra)
         else:

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from mocks.population import Population
 from mocks.runner import urls
 from support.processes import free_port_block, redis_server, start, stop
-from support.stack import CHILDREN, SEED, Stack, start_gateway
+from support.stack import CHILDREN, SEED, Stack, population, start_gateway
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("e2e")
     base = free_port_block(10)
-    mocks = start(["mocks", "--children", str(CHILDREN), "--seed", str(SEED), "--base-port", str(base)], ready="ready")
+    mocks = start(
+        ["mocks", "--children", str(CHILDREN), "--seed", str(SEED), "--base-port", str(base), "--twins"], ready="ready"
+    )
     agencies = urls("127.0.0.1", base)
     gw_port = free_port_block(1)
     audit = workdir / "audit.jsonl"
@@ -26,10 +27,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(
             f"http://127.0.0.1:{gw_port}",
             agencies,
-            Population.generate(CHILDREN, SEED),
+            population(),
             audit,
             workdir,
             Path(gateway.log.name),  # type: ignore[attr-defined]
+            gateway.operator,  # type: ignore[attr-defined]
         )
     finally:
         stop(gateway)

@@ -31,8 +31,11 @@ def own_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     def make(**settings: str) -> Stack:
         workdir = tmp_path_factory.mktemp("hardening")
         port = free_port_block(1)
-        started.append(start_gateway(port, stack.agencies, workdir / "audit.jsonl", workdir, **settings))
-        return dataclasses.replace(stack, gateway=f"http://127.0.0.1:{port}", audit=workdir / "audit.jsonl")
+        proc = start_gateway(port, stack.agencies, workdir / "audit.jsonl", workdir, **settings)
+        started.append(proc)
+        return dataclasses.replace(
+            stack, gateway=f"http://127.0.0.1:{port}", audit=workdir / "audit.jsonl", operator=proc.operator
+        )
 
     yield make
     for proc in started:
@@ -48,7 +51,7 @@ def camhs_calls(s: Stack) -> int:
 
 
 def metric(s: Stack, name: str, **labels: str) -> float:
-    text = httpx.get(s.gateway + "/metrics", timeout=5).text
+    text = httpx.get(s.operator + "/metrics", timeout=5).text
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())
     pattern = re.compile(rf"^{re.escape(name)}{{{re.escape(want)}}} (\S+)$" if want else rf"^{re.escape(name)} (\S+)$")
     for line in text.splitlines():
@@ -231,7 +234,7 @@ def test_metrics_cover_agencies_policy_cache_and_audit(stack: Stack) -> None:
     assert metric(stack, "wardgate_cache_requests_total", result="hit") >= 1
     assert metric(stack, "wardgate_policy_decisions_total", action="allow", cached="false") >= 1
     assert metric(stack, "wardgate_audit_write_seconds_count") >= 1
-    text = httpx.get(stack.gateway + "/metrics").text
+    text = httpx.get(stack.operator + "/metrics").text
     assert child.nhs_number not in text and child.family not in text
 
 

@@ -11,17 +11,15 @@ reduced when masked, null with FORBIDDEN_FIELD and the right reason when denied 
 from __future__ import annotations
 
 import itertools
-import json
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from gateway.config import PROJECT_ROOT, load_settings
-from gateway.dev import PERSONAS, Persona
+from gateway.config import load_settings
+from gateway.dev import PERSONAS
 from gateway.dev.tokens import dev_token
 from gateway.graphql.labels import FieldTable, field_table
 from gateway.graphql.schema import Child
@@ -31,158 +29,24 @@ from mocks.population import Child as TrueChild
 from resolvers import Query
 from support.stack import FULL as FULL_PROFILE
 from support.stack import Stack
+from tests.e2e.rules import (
+    CORE,
+    DATA_QUALITY,
+    INVOLVEMENT_LABEL,
+    JUSTIFICATION,
+    RULES,
+    SECTION_AGENCY,
+    Ask,
+    holds,
+    rule,
+    seen_weak,
+    visible,
+    weak_records,
+)
 
-RULES = json.loads((PROJECT_ROOT / "policies/wardgate/config/data.json").read_text())
 FULL = FULL_PROFILE.replace("query($id: ID!)", "query($id: ID!, $purpose: Purpose!, $bg: String)").replace(
     "child(id: $id, purpose: SAFEGUARDING)", "child(id: $id, purpose: $purpose, breakGlass: $bg)"
 )
-SECTION_AGENCY = {
-    "name": "health",
-    "dateOfBirth": "health",
-    "gender": "health",
-    "deceased": "health",
-    "address": "health",
-    "gp": "health",
-    "school": "education",
-    "education": "education",
-    "earlyHelp": "social-care",
-    "socialCare": "social-care",
-    "police": "police",
-    "housing": "housing",
-    "youthJustice": "youth-justice",
-    "mentalHealth": "camhs",
-    "sexualHealth": "sexual-health",
-}
-INVOLVEMENT_LABEL = {  # every agency whose connector adds involvements, and their label
-    "health": "involvement",
-    "education": "involvement",
-    "social-care": "involvement",
-    "camhs": "sensitive",
-    "sexual-health": "sensitive",
-    "police": "restricted",
-    "youth-justice": "restricted",
-    "housing": "case",
-}
-PRESENCE = {  # how sensitive it is that an agency holds a record at all (each connector's presence_label)
-    "health": "identity",
-    "education": "involvement",
-    "social-care": "involvement",
-    "police": "restricted",
-    "housing": "case",
-    "youth-justice": "restricted",
-    "camhs": "sensitive",
-    "sexual-health": "sensitive",
-}
-CORE = {"health", "social-care", "housing"}  # asked for every child: the spine and the facts agencies
-DATA_QUALITY = {"conflicting", "deceased-disagreement", "missing-nhs-number", "duplicate", "weak-match"}
-JUSTIFICATION = "Section 47 enquiry opened this morning; risk of significant harm"
-
-
-@dataclass(frozen=True)
-class Ask:
-    persona: Persona
-    purpose: str
-    mfa: bool
-    break_glass: bool
-    child: TrueChild
-
-
-def weak_records(c: TrueChild) -> set[str]:
-    """Agencies whose record of the child is linked by name and date of birth and does not agree exactly
-    (the matrix's weak-match child differs only in a stale address there, so it is linked, as probable)."""
-    return {a for a in ("police", "housing") if c.differences.get(a, set()) & {"name", "address"}}
-
-
-def involved(ask: Ask) -> bool:
-    """Involvement is the persona's own agency's record naming them, linked with certainty."""
-    agency = ask.persona.agency
-    return ask.persona.practitioner_id in ask.child.involved_by.get(agency, set()) and agency not in weak_records(
-        ask.child
-    )
-
-
-def need_to_know(ask: Ask, agency: str, override: bool) -> tuple[str, str]:
-    role, purpose = ask.persona.role, ask.purpose
-    if agency == ask.persona.agency:
-        return "allow", "OWN_AGENCY"
-    if involved(ask) and purpose == "safeguarding":
-        return "allow", "INVOLVED"
-    if role in RULES["restricted_roles"] and purpose == "safeguarding":
-        return "allow", "SAFEGUARDING_ROLE"
-    if override:
-        return "allow", "BREAK_GLASS"
-    if (role in RULES["restricted_roles"] or involved(ask)) and purpose != "safeguarding":
-        return "deny", "SAFEGUARDING_PURPOSE_REQUIRED"
-    return "deny", "NOT_NEED_TO_KNOW"
-
-
-def visible(ask: Ask, agency: str) -> bool:
-    """May the requester know that ``agency`` holds a record on the child? (No weak-match rule applies.)"""
-    return base_rule(ask, PRESENCE[agency], agency, "*", child_weak=False)[0] != "deny"
-
-
-def seen_weak(ask: Ask) -> set[str]:
-    """The weak records this requester may know exist: only these count for them (rule 6)."""
-    return {a for a in weak_records(ask.child) if visible(ask, a)}
-
-
-def rule(ask: Ask, label: str, agency: str, coordinate: str) -> tuple[str, str]:
-    """DESIGN.md's rules for one field: (allow | deny | mask:KIND, reason)."""
-    weak = seen_weak(ask)
-    action, reason = base_rule(ask, label, agency, coordinate, child_weak=bool(weak & CORE))
-    # A weakly linked record's own fields: no more than identity, and only what would have been shown.
-    if action != "deny" and agency in weak and label not in ("identity", "meta", "directory"):
-        return "deny", "WEAK_MATCH"
-    return action, reason
-
-
-def base_rule(ask: Ask, label: str, agency: str, coordinate: str, *, child_weak: bool) -> tuple[str, str]:
-    role, purpose, c = ask.persona.role, ask.purpose, ask.child
-    if purpose not in RULES["purposes"].get(role, []):
-        return "deny", "PURPOSE_NOT_PERMITTED"
-    if ask.persona.agency not in RULES["role_agencies"].get(role, []):
-        return "deny", "ROLE_NOT_OF_AGENCY"
-    if label == "meta":
-        return "allow", "META"
-    if role == "auditor":
-        return "deny", "AUDITOR_NO_CHILD_DATA"
-    if label == "directory":
-        return "allow", "DIRECTORY"
-    override = ask.break_glass and role in RULES["child_protection_roles"] and purpose == "safeguarding"
-    if c.shielded and not override and coordinate not in RULES["shielded_visible_fields"]:
-        return "deny", "SHIELDED"
-    refuge_known = ask.mfa and need_to_know(ask, RULES["refuge_agency"], override)[0] == "allow"
-    if "refuge" in c.kinds and coordinate in RULES["address_fields"] and not refuge_known:
-        return "deny", "PROTECTED_ADDRESS"
-    if child_weak and label not in ("identity", "meta"):
-        return "deny", "WEAK_MATCH"
-    mask = RULES["masked_for_role"].get(role, {}).get(coordinate)
-    if mask == "withhold":
-        return "deny", "NOT_NEED_TO_KNOW"
-    if mask:
-        return f"mask:{mask}", "MASKED_FOR_ROLE"
-    if label in ("identity", "contact", "involvement"):
-        return "allow", label.upper()
-    if label == "sensitive":
-        if any(k.service == agency and role in k.roles and purpose in k.purposes for k in c.consents):
-            return "allow", "CONSENTED"
-        return ("allow", "BREAK_GLASS") if override else ("deny", "NO_CONSENT")
-    if label == "restricted" and not ask.mfa:
-        return "deny", "TWO_FACTOR_REQUIRED"
-    return need_to_know(ask, agency, override)
-
-
-def holds(c: TrueChild) -> dict[str, bool]:
-    """Sections the child certainly has a record for, from the ground truth."""
-    return {
-        "name": True,
-        "dateOfBirth": True,
-        "address": True,
-        "police": bool(c.police_ref),
-        "youthJustice": bool(c.yj_id),
-        "mentalHealth": bool(c.camhs_id),
-        "sexualHealth": bool(c.sexual_health_id),
-    }
 
 
 class Checker:
