@@ -11,7 +11,7 @@ $(BIN)/wardgate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install system-deps bench-deps bench demo test lint check test-fast
+.PHONY: install system-deps bench-deps bench demo test lint check test-fast noninterference
 install: $(BIN)/wardgate
 
 # The test suite starts its own Redis server (the shared directory cache is tested against a real one).
@@ -31,6 +31,7 @@ bench-deps:
 # Every benchmark, one after another (about 20 minutes; the soak alone is 10). Figures: bench/results/.
 bench: install bench-deps
 	$(BIN)/python -m bench.policy
+	$(BIN)/python -m bench.timing
 	$(BIN)/python -m bench.gateway
 	$(BIN)/python -m bench.peer
 	$(BIN)/python -m bench.growth
@@ -52,6 +53,10 @@ lint: check
 
 test: install system-deps check
 	$(BIN)/pytest -q
+
+# The non-interference property at length: a thousand examples for every kind of twin (the suite runs twelve).
+noninterference: install system-deps
+	WARDGATE_NI_EXAMPLES=1000 $(BIN)/pytest -q -s tests/e2e/test_noninterference.py
 
 # The fast half: everything but the end-to-end suite (no servers started).
 test-fast: install check

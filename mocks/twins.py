@@ -40,7 +40,7 @@ from mocks.population import (
 
 TWIN_KINDS = (
     "sensitive",  # a CAMHS referral, or none
-    "consent",  # both referred to CAMHS; a consent covering GPs only, or none
+    "consent",  # both referred to CAMHS; a consent covering GPs only (all social care holds on them), or none
     "police",  # police notifications, or none
     "youth-justice",  # a youth justice order, or none
     "plan",  # a child protection plan, or a child-in-need plan with the same worker
@@ -49,6 +49,7 @@ TWIN_KINDS = (
     "housing",  # a council tenancy, or none
     "shield",  # both known to early help; shielded, or not
     "weak-record",  # a police record the linker can only call probable (a stale postcode), or none
+    "weak-housing",  # a council tenancy the linker can only call probable (a stale postcode), or none
     "missing-nhs-number",  # a youth justice record without the NHS number, or the same record with it
     "shield-unlinked",  # social care's record has no NHS number and a short name; shielded, or not
 )
@@ -58,10 +59,13 @@ TWIN_KINDS = (
 _SURNAMES = (
     "Ashcombe-Vale Blackthorne Carrowmore Dunnerdale Eskdaleson Farlington Glenridding Hartsop Ingleborough "
     "Kentmere Langstrath Martindale Nethermost Ousby Patterdale Rydalwater Seathwaite Thirlmere Ullscarf "
-    "Wasdale Wythburn Yewbarrow Brotherswater Crummock"
+    "Wasdale Wythburn Yewbarrow Brotherswater Crummock Grisedale Haweswater Loweswater Mardale Stonethwaite"
 ).split()
 
 TwinPair = tuple[str, Child, Child]
+
+
+assert len(_SURNAMES) >= 2 * len(TWIN_KINDS), "two surnames for every pair"
 
 
 def add_twins(pop: Population) -> list[TwinPair]:
@@ -133,6 +137,7 @@ class _Twins:
             "looked-after": lambda: self._social_care(child, who, "looked-after" if fact else "child-in-need"),
             "refuge": lambda: self._household(child, who, refuge=fact),
             "housing": lambda: self._household(child, who, refuge=False) if fact else None,
+            "weak-housing": lambda: self._household(child, who, refuge=False, stale=True) if fact else None,
             "shield": lambda: self._social_care(child, who, "early-help", shielded=fact),
             "weak-record": lambda: self._police(child, who, stale=True) if fact else None,
             "missing-nhs-number": lambda: self._youth_justice(child, who, nhs=not fact),
@@ -189,18 +194,18 @@ class _Twins:
 
     def _consent(self, child: Child, who: Demographics, *, consented: bool) -> None:
         self._camhs(child)
-        if consented:
+        if consented:  # social care holds a record only to hold the consent: it must not show through
             recorded = REFERENCE_DATE - dt.timedelta(days=30)
             child.consents.append(Consent("camhs", ("gp",), ("safeguarding", "routine-care"), recorded))
-        self._social_care(child, who, "early-help")
+            self._social_care(child, who, None)
 
     def _social_care(
-        self, child: Child, who: Demographics, status: str, *, shielded: bool = False, nhs: bool = True
+        self, child: Child, who: Demographics, status: str | None, *, shielded: bool = False, nhs: bool = True
     ) -> None:
         child.social_care_id = f"{child.index + 500000:07d}"
         child.social_care_status = status
         child.shielded = shielded
-        worker = self.roles["social-worker"] if status != "early-help" else None
+        worker = self.roles["social-worker"] if status not in (None, "early-help") else None
         lead = self.roles["early-help-worker"] if status == "early-help" else worker
         self.pop.social_care[child.social_care_id] = SocialCareRecord(
             person_id=child.social_care_id,
@@ -209,7 +214,7 @@ class _Twins:
             caf_status="open" if status == "early-help" else None,
             lead_professional=lead,
             status=status if status != "early-help" else None,
-            plan_start=REFERENCE_DATE - dt.timedelta(days=120) if status != "early-help" else None,
+            plan_start=REFERENCE_DATE - dt.timedelta(days=120) if status not in (None, "early-help") else None,
             social_worker=worker,
             consents=list(child.consents),
             shielded=shielded,
@@ -250,11 +255,16 @@ class _Twins:
         self.pop.truth.add("youth-justice", child.yj_id, child.index)
         self._involve(child, "youth-justice", worker)
 
-    def _household(self, child: Child, who: Demographics, *, refuge: bool) -> None:
+    def _household(self, child: Child, who: Demographics, *, refuge: bool, stale: bool = False) -> None:
         officer = self.roles["housing-officer"]
+        if stale:  # housing still has the family at an older address: linked by name and date of birth, as probable
+            who = Demographics(
+                who.given, who.family, who.dob, "WG19 8ZZ", Address("2 Old Road", "Eastmoor", "WG19 8ZZ")
+            )
+            child.differences["housing"] = {"address"}
         self.pop.households[child.household_ref] = Household(
             ref=child.household_ref,
-            address=child.address,
+            address=who.address,
             tenancy_start=REFERENCE_DATE - dt.timedelta(days=300),
             temporary=True,
             refuge=refuge,

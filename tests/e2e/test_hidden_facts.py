@@ -93,6 +93,17 @@ def test_withheld_involvements_are_marked_by_class_not_by_whether_they_exist(sta
 
 
 # 4 --------------------------------------------------------------------------------------------------
+def test_a_weak_record_the_requester_may_not_see_changes_no_grade(stack: Stack) -> None:
+    """Housing (asked for every child, for the refuge fact) holds a record it links only as probable; a
+    teacher may not know housing holds a record at all, so for them the grade stays certain."""
+    weak, _ = twins(stack, "weak-housing")
+    out = ask(stack, "matchGrade warnings address { postcode }", weak, "teacher", mfa=False)
+    assert out["data"]["child"]["matchGrade"] == "CERTAIN" and out["data"]["child"]["warnings"] == []
+    # whoever may know of the housing record sees the grade it gives
+    out = ask(stack, "matchGrade address { postcode }", weak, "social-worker", "SAFEGUARDING")
+    assert out["data"]["child"]["matchGrade"] == "PROBABLE" and out["data"]["child"]["address"] is None
+
+
 def test_the_grade_comes_from_records_the_requester_may_see_whatever_is_selected(stack: Stack) -> None:
     weak, _ = twins(stack, "weak-record")  # a police record linked as probable: a teacher may not see police
     plain_answer = ask(stack, "matchGrade warnings address { postcode }", weak, "teacher", mfa=False)
@@ -128,9 +139,14 @@ def test_counters_are_on_the_operator_listener_not_the_public_port(stack: Stack)
 def test_latency_is_given_only_for_agencies_the_requester_may_know_hold_a_record(stack: Stack) -> None:
     with_order, without = twins(stack, "youth-justice")
     for child in (with_order, without):
-        out = ask(stack, "sources { agency status latencyMs }", child, "teacher", mfa=False)
+        selection = (
+            "sources { agency status latencyMs } youthJustice { worker { id } } police { notifications { kind } }"
+        )
+        out = ask(stack, selection, child, "teacher", mfa=False)
         latency = {s["agency"]: s["latencyMs"] for s in out["data"]["child"]["sources"]}
-        assert latency["youth-justice"] is None and latency["police"] is None and latency["camhs"] is None
+        status = {s["agency"]: s["status"] for s in out["data"]["child"]["sources"]}
+        assert status["youth-justice"] == status["police"] == "ok"  # asked, and answered
+        assert latency["youth-justice"] is None and latency["police"] is None
         assert latency["health"] is not None and latency["education"] is not None
 
 
