@@ -168,12 +168,12 @@ def mock_pairs() -> dict[str, list[tuple[bool, str | None, frozenset[str]]]]:
 @pytest.mark.parametrize(
     "kind", ["typo", "name_variant", "day_month_swap", "stale_address", "missing_nhs_number", "duplicate"]
 )
-def test_every_record_with_one_kind_of_mock_error_is_linked_to_its_child(
+def test_every_record_with_one_kind_of_mock_error_is_linked_to_its_child_as_at_least_probable(
     mock_pairs: dict[str, list[tuple[bool, str | None, frozenset[str]]]], kind: str
 ) -> None:
     with_kind = [grade for pairs in mock_pairs.values() for ok, grade, errors in pairs if ok and errors == {kind}]
     assert len(with_kind) >= 5, f"too few {kind} records in the sample"
-    assert all(grade is not None for grade in with_kind), Counter(with_kind)
+    assert all(at_least(grade, "probable") for grade in with_kind), Counter(with_kind)
 
 
 def test_no_record_of_another_child_is_linked_in_the_mocks(
