@@ -62,6 +62,7 @@ from mocks.linkage import (
 from mocks.population import ErrorRates, Population
 
 RESULTS = Path(__file__).with_name("results")
+ROOT = RESULTS.parent.parent
 LINKED_AGENCIES = tuple(a for a in DEMOGRAPHIC_AGENCIES if a != "health")
 KINDS = ("typo", "name_variant", "day_month_swap", "stale_address", "missing_nhs_number", "duplicate")
 FALLBACK_ONLY = ("education", "social-care", "youth-justice")  # searched by name only when the NHS lookup finds nothing
@@ -235,13 +236,19 @@ def measure(args: argparse.Namespace) -> None:
             report(result)
     out = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "weights": {"file": str(args.weights), **weights.provenance},
+        "weights": {"file": shown(args.weights), **weights.provenance},
         "seed": args.seed,
         "results": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"written to {args.out}")
+    print(f"written to {shown(args.out)}")
+
+
+def shown(path: Path) -> str:
+    """A path as the results file records it: relative to the repository when inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
 
 
 def report(r: dict[str, Any]) -> None:

@@ -117,7 +117,12 @@ PRIORS: dict[str, dict[str, Prior]] = {
         "else": Prior(0.01, 0.99, "a different date altogether"),
     },
     "postcode": {
-        "full": Prior(0.9, 0.001, "fallback only: always counted"),
+        "full": Prior(
+            0.9,
+            0.001,
+            "u: namesakes from other households never share a postcode in the mocks; a postcode holds about "
+            "15 households, so 1 in 1,000 (relatives on one street) is an assumption",
+        ),
         "sector": Prior(0.01, 0.005, "a move nearby"),
         "district": Prior(0.02, 0.05, "a move within the district"),
         "else": Prior(0.07, 0.94, "fallback only: stale addresses are counted"),
