@@ -16,7 +16,7 @@ A level seen fewer than :data:`MIN_OBSERVATIONS` times keeps the documented valu
 (the mocks never write a surname differently, for instance), and the levels that were counted are
 rescaled so that each comparison's m (and u) still sum to one.
 
-**Twins** share a surname, a date of birth and an address, and never a forename: the namesakes the
+**Twins** share a surname, a date of birth and an address, and hardly ever a forename: the namesakes the
 searches return are nothing like them, and counting both as one kind of non-match would make a shared
 postcode weak evidence for everyone. So twins are a class of their own: each level also has **t**,
 P(level | the child's twin), and the matcher weighs the chance that a candidate is the child's twin
@@ -68,9 +68,9 @@ BOUNDS: tuple[tuple[str, str, str, str], ...] = (
 )
 """(comparison, level, a level it may not outweigh, a level it may not weigh less than), in order.
 Partial agreement is never stronger evidence than fuller agreement, nor weaker than none, even where
-the counts say so: the mocks' name lists hold so few near-spellings that a typo-level pair of different children is
-rarer than a same-name pair; and the mocks move a family to a random address, never nearby. The
-bounded level's u is moved until its weight meets the bound."""
+the counts say so: the mocks' name lists hold so few near-spellings that two different children at
+the typo level are rarer than two with one name, and the mocks move a family to a random address,
+never nearby. The bounded level's u is moved until its weight meets the bound."""
 
 U_FROM: dict[str, str] = {
     "name_order": "fixed",
@@ -98,7 +98,7 @@ PRIORS: dict[str, dict[str, Prior]] = {
         "exact": Prior(0.95, 0.01, "fallback only: always counted"),
         "nickname": Prior(0.01, 0.002, "fallback only"),
         "typo": Prior(0.01, 0.002, "fallback only"),
-        "phonetic": Prior(0.004, 0.005, "a spelling that sounds the same (Sean/Shaun) beyond a typo"),
+        "phonetic": Prior(0.004, 0.005, "a spelling that sounds the same (Cathryn/Kathryn) beyond a typo"),
         "initial": Prior(0.002, 0.0002, "an initial for the forename; initials of different children agree 1 in 10"),
         "else": Prior(0.003, 0.97, "a different forename for the same child: known by a middle name, renamed"),
     },

@@ -4,7 +4,8 @@ A valid NHS number on both records decides: the same number is ``certain``, two 
 are two children. Otherwise the records are compared field by field (:func:`.comparisons.compare`) and
 the evidence is added up in bits::
 
-    weight = prior + Σ log2(m / u) at each comparison's level     (u of an exact name: its frequency)
+    weight = prior + Σ log2(m / u) at each comparison's level + twin   (u of an exact name: its frequency)
+    twin = -log2(1 + twins_per_child / (children - 1) · Π t / u)        (the candidate may be a twin)
     probability = 2^weight / (1 + 2^weight)
 
 and the probability is graded against the weights file's thresholds: ``certain``, ``probable``,
@@ -12,8 +13,8 @@ and the probability is graded against the weights file's thresholds: ``certain``
 
     matcher = FellegiSunterMatcher(load_weights(), NameAliases.load())
     found = matcher.match(Person("Amelia", "Hughes", date(2014, 3, 2), "WG5 3AB"),
-                          Person("Amy", "HUGHES", date(2014, 3, 2), "WG7 1XY"))
-    found.grade, found.probability, found.pattern["forename"]   # e.g. "probable", 0.98, "nickname"
+                          Person("MILLIE", "HUGHES", date(2014, 3, 2), "WG5 3AB"))
+    found.grade, found.probability, found.pattern["forename"]   # "probable", 0.9954, "nickname"
 
 This module depends on ``link.py`` for the :class:`Matcher` seam it implements; ``link.py`` must not
 import the linkage package back (the matcher is built at start-up and injected).
@@ -114,16 +115,11 @@ class FellegiSunterMatcher(Matcher):
                 tf = self.weights.term_frequencies[name]
                 m, t = self._exact[name]
                 if level == TF_LEVELS[name]:
-                    u = tf.of(a.forename if name == "forename" else a.family)
+                    u = tf.of(_name(a, name))
                     bits, twin_bits = math.log2(m / u), math.log2(t / u)
                 else:
                     # Partial agreement never counts for more than full agreement on either name would.
-                    u = (
-                        max(tf.of(a.forename), tf.of(b.forename))
-                        if name == "forename"
-                        else max(tf.of(a.family), tf.of(b.family))
-                    )
-                    bits = min(bits, math.log2(m / u))
+                    bits = min(bits, math.log2(m / max(tf.of(_name(a, name)), tf.of(_name(b, name)))))
             contributions[name] = bits
             weight += bits
             twin += twin_bits
@@ -148,6 +144,10 @@ class FellegiSunterMatcher(Matcher):
             if weight >= bits[grade]:
                 return grade
         return None
+
+
+def _name(p: Prepared, comparison: str) -> str:
+    return p.forename if comparison == "forename" else p.family
 
 
 def _log2_ratio(t: float | None, u: float | None) -> float:
