@@ -36,6 +36,7 @@ bench: install bench-deps
 	$(BIN)/python -m bench.peer
 	$(BIN)/python -m bench.growth
 	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.linkage
 
 demo: install
 	$(BIN)/wardgate demo

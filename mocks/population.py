@@ -158,6 +158,8 @@ class Demographics:
     dob: dt.date
     postcode: str
     address: Address
+    # The errors this copy was given, by their ErrorRates names, so benchmarks can score linking per kind.
+    errors: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -418,18 +420,24 @@ class _Generator:
     def _copy(self, child: Child, *, errors: bool = True, stale_ok: bool = True) -> Demographics:
         r, rates = self.rng, self.rates
         given, family, dob, address = child.given, child.family, child.dob, child.address
+        kinds: set[str] = set()
         if errors:
             roll = r.random()
             if roll < rates.name_variant and given in names.VARIANTS:
                 given = names.VARIANTS[given]
+                kinds.add("name_variant")
             elif roll < rates.name_variant + rates.typo and len(given) > 3:
                 i = r.randint(1, len(given) - 2)
                 given = given[:i] + given[i + 1] + given[i] + given[i + 2 :]
+                if given != child.given:  # swapping a doubled letter changes nothing
+                    kinds.add("typo")
             if r.random() < rates.day_month_swap and dob.day <= 12 and dob.day != dob.month:
                 dob = dob.replace(month=dob.day, day=dob.month)
+                kinds.add("day_month_swap")
             if stale_ok and child.previous_address is not None and r.random() < rates.stale_address * 5:
                 address = child.previous_address
-        return Demographics(given, family, dob, address.postcode, address)
+                kinds.add("stale_address")
+        return Demographics(given, family, dob, address.postcode, address, frozenset(kinds))
 
     def _note_errors(self, agency: str, child: Child, who: Demographics) -> None:
         differs = {
@@ -677,6 +685,7 @@ class _Generator:
             who = self._copy(child, stale_ok=True)
             # Police search needs surname and date of birth as recorded; a wrong one would never link.
             who.family, who.dob = child.family, child.dob
+            who.errors -= {"day_month_swap"}
             self._note_errors("police", child, who)
             notifications: list[dict[str, object]] = []
             for _ in range(r.randint(1, 4)):

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from mocks import names
 from mocks.identifiers import nhs_number_is_valid, upn_is_valid, with_upn_check_letter
 from mocks.population import ErrorRates, Population
 
@@ -74,3 +75,19 @@ def test_error_rates_follow_the_configuration() -> None:
     assert all(r.who.dob == p.children[p.truth.owner("education", u)].dob for u, r in p.education.items())
     none = Population.generate(children=2000, seed=3, rates=ErrorRates(missing_nhs_number=0.0))
     assert all(r.nhs_number for r in none.education.values())
+
+
+def test_each_copy_records_the_errors_it_was_given(pop: Population) -> None:
+    """Linking is scored per kind of error, so the kinds a copy records must be exactly what differs in it."""
+    seen: Counter[str] = Counter()
+    for agency, store in (("education", pop.education), ("social-care", pop.social_care), ("police", pop.police)):
+        for record_id, record in store.items():
+            owner = pop.truth.owner(agency, record_id)
+            assert owner is not None
+            child, who = pop.children[owner], record.who
+            seen.update(who.errors)
+            assert ("name_variant" in who.errors) == (who.given == names.VARIANTS.get(child.given))
+            assert ("typo" in who.errors) == (who.given not in (child.given, names.VARIANTS.get(child.given)))
+            assert ("day_month_swap" in who.errors) == (who.dob != child.dob)
+            assert ("stale_address" in who.errors) == (who.address != child.address)
+    assert all(seen[kind] > 0 for kind in ("name_variant", "typo", "day_month_swap", "stale_address")), seen
