@@ -239,6 +239,7 @@ class Stack:
             "WARDGATE_AUDIT_PATH": str(workdir / f"audit-{latency_ms}-{self.port}.jsonl"),
             "WARDGATE_POLICY_WATCH": "false",
             "WARDGATE_MODE": "development",
+            "WARDGATE_LINKAGE_CHILDREN": str(children),
             "WARDGATE_CHILD_RATE": "100000000/minute",  # the load is one practitioner's token
             **({"WARDGATE_CONNECTORS": json.dumps([str(connectors)])} if connectors else {}),
             **(env or {}),

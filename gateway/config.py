@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     connectors: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "connectors"])
     # The agency whose record every other agency's is linked to (looked up by NHS number; named once, here).
     spine: str = Field("health", pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    # Record linkage: "fellegi-sunter" (probabilistic, gateway/pipeline/linkage/weights.yaml) or "rules"
+    # (the conservative deterministic grader). linkage_children is how many children the area's agencies
+    # hold records of: the odds a record picked at random is this child's (default: the weights file's).
+    matcher: Literal["fellegi-sunter", "rules"] = "fellegi-sunter"
+    linkage_children: int | None = Field(None, ge=2)
     agency_urls: dict[str, str] = Field(default_factory=dict)
     directory_url: str = "http://127.0.0.1:9100"
     directory_api_key: str | None = None  # WARDGATE_DIRECTORY_API_KEY

@@ -115,6 +115,7 @@ class Child:
     involved_by: dict[str, set[str]] = field(default_factory=dict)  # agency -> practitioners its record names
     # agency -> how its copy of who the child is differs from the truth: "name", "dob", "address"
     differences: dict[str, set[str]] = field(default_factory=dict)
+    copies: dict[str, Demographics] = field(default_factory=dict)  # agency -> its copy of who the child is
     kinds: set[str] = field(default_factory=set)
 
     @property
@@ -449,6 +450,7 @@ class _Generator:
             )
             if not same
         }
+        child.copies[agency] = who
         if differs:
             child.differences[agency] = differs
             child.kinds.add("conflicting")  # the agencies disagree about who the child is

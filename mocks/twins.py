@@ -48,8 +48,8 @@ TWIN_KINDS = (
     "refuge",  # a temporary tenancy in a refuge, or the same tenancy not in a refuge
     "housing",  # a council tenancy, or none
     "shield",  # both known to early help; shielded, or not
-    "weak-record",  # a police record the linker can only call probable (a stale postcode), or none
-    "weak-housing",  # a council tenancy the linker can only call probable (a stale postcode), or none
+    "weak-record",  # a police record the linker can only call probable ("Hattie" for Harriet), or none
+    "weak-housing",  # a council tenancy the linker can only call probable ("Hattie" for Harriet), or none
     "missing-nhs-number",  # a youth justice record without the NHS number, or the same record with it
     "shield-unlinked",  # social care's record has no NHS number and a short name; shielded, or not
 )
@@ -86,7 +86,9 @@ class _Twins:
         self.roles = {p.role: p.id for p in reversed(list(pop.practitioners.values()))}  # each role's first
 
     def pair(self, kind: str, i: int) -> TwinPair:
-        given = "Abigail" if kind == "shield-unlinked" else ("Harriet", "Wilfred", "Imogen", "Barnaby", "Rufus")[i % 5]
+        given = {"shield-unlinked": "Abigail", "weak-record": "Harriet", "weak-housing": "Harriet"}.get(
+            kind, ("Harriet", "Wilfred", "Imogen", "Barnaby", "Rufus")[i % 5]
+        )
         gender = "female" if i % 2 == 0 else "male"
         dob = dt.date(2012, 3, 1) + dt.timedelta(days=37 * i)  # 14: at secondary school, old enough for YJ
         r = self.rng
@@ -231,11 +233,10 @@ class _Twins:
         child.police_ref = f"PN-{child.index:06d}"
         officer = self.roles["police-officer"]
         copy = who
-        if stale:  # the police hold an older postcode: linked by name and date of birth, as probable
-            copy = Demographics(
-                who.given, who.family, who.dob, "WG19 9ZZ", Address("1 Old Road", "Eastmoor", "WG19 9ZZ")
-            )
-            child.differences["police"] = {"address"}
+        if stale:  # the police know her as "Hattie": linked by name and date of birth, only as probable
+            copy = Demographics("Hattie", who.family, who.dob, who.postcode, who.address)
+            child.differences["police"] = {"name"}
+        child.copies["police"] = copy
         notifications: list[dict[str, object]] = [
             {"kind": "domestic-abuse", "date": REFERENCE_DATE - dt.timedelta(days=40), "officer": officer}
         ]
@@ -257,11 +258,10 @@ class _Twins:
 
     def _household(self, child: Child, who: Demographics, *, refuge: bool, stale: bool = False) -> None:
         officer = self.roles["housing-officer"]
-        if stale:  # housing still has the family at an older address: linked by name and date of birth, as probable
-            who = Demographics(
-                who.given, who.family, who.dob, "WG19 8ZZ", Address("2 Old Road", "Eastmoor", "WG19 8ZZ")
-            )
-            child.differences["housing"] = {"address"}
+        if stale:  # housing knows her as "Hattie": linked by name and date of birth, only as probable
+            who = Demographics("Hattie", who.family, who.dob, who.postcode, who.address)
+            child.differences["housing"] = {"name"}
+        child.copies["housing"] = who
         self.pop.households[child.household_ref] = Household(
             ref=child.household_ref,
             address=who.address,

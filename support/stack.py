@@ -80,6 +80,7 @@ def start_gateway(
         "WARDGATE_DIRECTORY_URL": agencies["directory"],
         "WARDGATE_AUDIT_PATH": str(audit),
         "WARDGATE_MODE": "development",  # development keys, personas and agency secrets
+        "WARDGATE_LINKAGE_CHILDREN": str(CHILDREN),  # the area the mocks serve: record linkage's prior
         "WARDGATE_REQUEST_DEADLINE_MS": "1500",
         "WARDGATE_CHILD_RATE": "100000/minute",  # the suite is a few practitioners asking many times
         # One request now makes every lookup an agency's connector lists; a test that breaks an agency on

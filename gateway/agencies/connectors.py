@@ -133,6 +133,7 @@ class DemographicsSpec(BaseModel):
     family: Any = None
     dob: Any = None
     postcode: Any = None
+    gender: Any = None
 
 
 class RecordSpec(BaseModel):

@@ -226,9 +226,11 @@ class FanOut:
                     if spine is None:
                         continue
                     theirs = extract_demographics(connector, record)
-                    grade = self.matcher.grade(spine, theirs)
-                    if grade is not None:
-                        found.linked.append(LinkedRecord(record, grade, by, theirs))
+                    graded = self.matcher.assess(spine, theirs)
+                    if graded.grade is not None:
+                        found.linked.append(
+                            LinkedRecord(record, graded.grade, by, theirs, graded.score, graded.pattern)
+                        )
                     else:  # not accepted, but it might be the child's: restrictive facts still count
                         found.candidates.append(record)
                     continue

@@ -28,11 +28,25 @@ from gateway.pipeline.records import AgencyAnswer, Demographics, extract_demogra
 from gateway.types import Label, MatchGrade
 
 
+@dataclass(frozen=True, slots=True)
+class Graded:
+    """How sure a matcher is that a candidate record is the child's: a grade (``None``: not linked), and
+    where the matcher scores, the match probability and the agreement pattern behind it."""
+
+    grade: MatchGrade | None
+    score: float | None = None
+    pattern: Mapping[str, str] | None = None
+
+
 class Matcher(abc.ABC):
     """Grades a candidate record against the child's spine demographics; ``None`` rejects it."""
 
     @abc.abstractmethod
     def grade(self, child: Demographics, candidate: Demographics) -> MatchGrade | None: ...
+
+    def assess(self, child: Demographics, candidate: Demographics) -> Graded:
+        """The grade with the score and pattern behind it (a matcher that only grades gives no score)."""
+        return Graded(self.grade(child, candidate))
 
 
 def _norm(value: str | None) -> str:

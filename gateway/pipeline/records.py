@@ -7,6 +7,7 @@ linking reads them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,18 +24,23 @@ class Demographics:
     family: str | None
     dob: dt.date | None
     postcode: str | None
+    gender: str | None = None
+    nhs_number: str | None = None  # as the record holds it (linkage checks it is a valid one)
 
 
 def extract_demographics(connector: Connector, record: Any) -> Demographics:
-    """The connector's ``record.demographics`` read out of one of its records."""
+    """The connector's ``record.demographics`` (and the NHS number, where it holds one) read out of a record."""
     d = connector.demographics
-    values = {k: (d[k](record) if k in d else None) for k in ("given", "family", "dob", "postcode")}
+    values = {k: (d[k](record) if k in d else None) for k in ("given", "family", "dob", "postcode", "gender")}
     dob = values["dob"]
+    nhs = connector.nhs_number(record) if connector.nhs_number is not None else None
     return Demographics(
         given=str(values["given"]) if values["given"] else None,
         family=str(values["family"]) if values["family"] else None,
         dob=dob if isinstance(dob, dt.date) else None,
         postcode=str(values["postcode"]) if values["postcode"] else None,
+        gender=str(values["gender"]) if values["gender"] else None,
+        nhs_number=str(nhs) if nhs else None,
     )
 
 
@@ -44,6 +50,8 @@ class LinkedRecord:
     grade: MatchGrade
     via: str  # nhs_number / cross_reference / demographics
     demographics: Demographics | None = None  # when they were extracted to grade the match
+    score: float | None = None  # the match probability, where the record was linked by score
+    pattern: Mapping[str, str] | None = None  # the agreement pattern behind the score
 
 
 @dataclass(slots=True)

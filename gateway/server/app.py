@@ -39,6 +39,7 @@ from gateway.pipeline.child import ChildPipeline
 from gateway.pipeline.context import Services
 from gateway.pipeline.fanout import FanOut
 from gateway.pipeline.link import Linker, Matcher, RuleMatcher
+from gateway.pipeline.linkage import FellegiSunterMatcher, NameAliases, load_weights
 from gateway.pipeline.notify import Notifier
 from gateway.pipeline.policy.decide import Policy
 from gateway.pipeline.policy.engines import EmbeddedEngine, OpaEngine, PolicyEngine
@@ -89,6 +90,13 @@ def build_engine(settings: Settings) -> PolicyEngine:
     if settings.policy_engine == "opa":
         return OpaEngine(url=settings.opa_url, timeout=settings.opa_timeout_ms / 1000, push=settings.opa_push_policies)
     return EmbeddedEngine()
+
+
+def build_matcher(settings: Settings) -> Matcher:
+    """The configured record linkage: Fellegi-Sunter scoring from the weights file, or the rules."""
+    if settings.matcher == "rules":
+        return RuleMatcher()
+    return FellegiSunterMatcher(load_weights(), NameAliases.load(), children=settings.linkage_children)
 
 
 def build_services(
@@ -142,7 +150,8 @@ def build_services(
     )
     sink = MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics)
     policy = Policy(engine, root=settings.policy_dir, metrics=metrics)
-    fanout = FanOut(connectors, clients, matcher or RuleMatcher(), metrics, spine=spine)
+    matcher = matcher or build_matcher(settings)
+    fanout = FanOut(connectors, clients, matcher, metrics, spine=spine)
     linker = Linker(connectors, spine=spine)
     notifier = Notifier(connectors, upstream, sink, batch_ms=settings.notify_batch_ms)
     searches = Quota("search", settings.search_rate, settings.rate_limit_storage, noun="searches")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.config import PROJECT_ROOT
 from gateway.dev import Persona
+from gateway.pipeline.linkage import FellegiSunterMatcher, NameAliases, Person, load_weights
 from mocks.population import Child as TrueChild
+from support.stack import CHILDREN
 
 RULES = json.loads((PROJECT_ROOT / "policies/wardgate/config/data.json").read_text())
 SECTION_AGENCY = {
@@ -66,10 +69,23 @@ class Ask:
     child: TrueChild
 
 
+# Which records link weakly is record linkage's decision (tested on its own in tests/unit/pipeline/linkage):
+# the rules take it as given, from the same matcher and weights the gateway uses for this population.
+MATCHER = FellegiSunterMatcher(load_weights(), NameAliases.load(), children=CHILDREN)
+
+
+def _person(d: Any) -> Person:
+    return Person(d.given, d.family, d.dob, d.postcode if hasattr(d, "postcode") else d.address.postcode)
+
+
 def weak_records(c: TrueChild) -> set[str]:
-    """Agencies whose record of the child is linked by name and date of birth and does not agree exactly
-    (the matrix's weak-match child differs only in a stale address there, so it is linked, as probable)."""
-    return {a for a in ("police", "housing") if c.differences.get(a, set()) & {"name", "address"}}
+    """Agencies (linked by name and date of birth: police, housing) whose record of the child links below
+    certain."""
+    return {
+        agency
+        for agency in ("police", "housing")
+        if agency in c.copies and MATCHER.match(_person(c), _person(c.copies[agency])).grade not in ("certain", None)
+    }
 
 
 def involved(ask: Ask) -> bool:

@@ -87,9 +87,10 @@ class Person:
 def person_from_demographics(
     demographics: Demographics, *, gender: str | None = None, nhs_number: str | None = None
 ) -> Person:
-    """The linkage view of a record's :class:`~gateway.pipeline.records.Demographics` (which has no gender)."""
+    """The linkage view of a record's :class:`~gateway.pipeline.records.Demographics` (``gender`` and
+    ``nhs_number`` replace the record's own, where given)."""
     d = demographics
-    return Person(d.given, d.family, d.dob, d.postcode, gender, nhs_number)
+    return Person(d.given, d.family, d.dob, d.postcode, gender or d.gender, nhs_number or d.nhs_number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.pipeline.link import Matcher
+from gateway.pipeline.link import Graded, Matcher
 from gateway.pipeline.linkage.comparisons import (
     LEVELS,
     TF_LEVELS,
@@ -100,6 +100,10 @@ class FellegiSunterMatcher(Matcher):
 
     def grade(self, child: Demographics, candidate: Demographics) -> MatchGrade | None:
         return self.match(person_from_demographics(child), person_from_demographics(candidate)).grade
+
+    def assess(self, child: Demographics, candidate: Demographics) -> Graded:
+        match = self.match(person_from_demographics(child), person_from_demographics(candidate))
+        return Graded(match.grade, round(match.probability, 4), dict(match.pattern))
 
     def match(self, child: Person, candidate: Person) -> Match:
         """Compare a candidate record with the child's; see the module docstring."""
