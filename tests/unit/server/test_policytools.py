@@ -19,8 +19,10 @@ REGO = PROJECT_ROOT / "policies/wardgate/access/access.rego"
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit code, and what the command wrote (stdout, then stderr where a mistake is reported)."""
     code = main(argv)
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
 def test_the_shipped_table_passes_on_the_embedded_engine(capsys: pytest.CaptureFixture[str]) -> None:
