@@ -181,6 +181,8 @@ def describe_problem(error: ErrorDetails, model: type[BaseModel] | None = None, 
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(error["loc"][-1]), _keys_at(model, error["loc"][:-1]), n=1)
         return f"unknown key {loc or str(error['loc'][-1])!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if error["type"] == "missing":
+        return f"{loc}: missing (it is required)"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Input ")
     return f"{loc}: {message}" if loc else message
 

@@ -116,8 +116,8 @@ def _config(args: argparse.Namespace) -> int:
     findings = check_deployment(settings)
     width = max(len(f.name) for f in findings)
     for f in findings:
-        print(f"{'ok  ' if f.ok else 'FAIL'}  {f.name:<{width}}  {f.detail}")
-    problems = [f for f in findings if not f.ok]
+        print(f"{'ok  ' if f.ok else 'skip' if f.skipped else 'FAIL'}  {f.name:<{width}}  {f.detail}")
+    problems = [f for f in findings if not f.ok and not f.skipped]
     if len(problems) == 1:
         raise ConfigError(f"{problems[0].name}: {problems[0].detail}")
     if problems:

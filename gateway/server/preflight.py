@@ -33,9 +33,12 @@ from resolvers import Query
 
 @dataclass(slots=True)
 class Finding:
+    """One check's outcome: ``ok``, a problem (``ok`` false), or ``skipped`` because a check it needs failed."""
+
     name: str
     ok: bool
     detail: str
+    skipped: bool = False
 
 
 @dataclass(slots=True)
@@ -67,7 +70,7 @@ def check_deployment(
     for name, check, needs in checks:
         if missing := [n for n in needs if n in failed]:
             failed.add(name)
-            findings.append(Finding(name, False, f"not checked: needs {', '.join(missing)}"))
+            findings.append(Finding(name, False, f"not checked: needs {', '.join(missing)}", skipped=True))
             continue
         try:
             findings.append(Finding(name, True, check(deployment)))
