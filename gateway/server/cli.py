@@ -83,7 +83,10 @@ def _demo(args: argparse.Namespace) -> int:
     os.environ["WARDGATE_MODE"] = "development"  # the demo asks for development explicitly: dev keys, personas
     settings = command_settings(args.config)
     # Every port the demo needs, before anything starts: a second `make demo` says so in one line.
-    ensure_free(MOCKS_HOST, {f"mock agency {i}": MOCKS_BASE_PORT + i for i in range(MOCK_AGENCIES)})
+    last = MOCKS_BASE_PORT + MOCK_AGENCIES - 1
+    ensure_free(
+        MOCKS_HOST, {f"mock agencies {MOCKS_BASE_PORT}-{last}": port for port in range(MOCKS_BASE_PORT, last + 1)}
+    )
     ensure_free(settings.host, {"gateway": settings.port})
     check_deployment(settings, case_tables=False, first_problem_raises=True)
     command = [sys.executable, "-m", "mocks", "mocks", "--children", str(args.children), "--seed", str(args.seed)]

@@ -27,7 +27,7 @@ from gateway.graphql.limits import TrustedDocuments
 from gateway.graphql.schema import Child
 from gateway.pipeline.policy.engines import EmbeddedEngine, PolicyBundle
 from gateway.server.app import build_schema, build_services
-from gateway.server.policytools.cases import Resolver, case_files, load_cases
+from gateway.server.policytools.cases import Resolver, case_files, load_cases, unknown_policy_fields
 from resolvers import Query
 
 
@@ -46,6 +46,7 @@ class _Deployment:
     settings: Settings
     connectors: dict[str, Connector] = field(default_factory=dict)
     schema: strawberry.Schema | None = None
+    bundle: PolicyBundle | None = None
 
 
 def check_deployment(
@@ -61,6 +62,7 @@ def check_deployment(
         ("schema", _schema, ()),
         ("services", _services, ("connectors", "schema")),
         ("policy", _policy, ()),
+        ("policy fields", _policy_fields, ("schema", "policy")),
         ("audit trail", _audit_trail, ()),
     ]
     if case_tables:
@@ -126,11 +128,19 @@ def _services(d: _Deployment) -> str:
 
 
 def _policy(d: _Deployment) -> str:
-    bundle = PolicyBundle.load(d.settings.policy_dir)
+    bundle = d.bundle = PolicyBundle.load(d.settings.policy_dir)
     asyncio.run(EmbeddedEngine().load(bundle))
     engine = d.settings.policy_engine
     served = "" if engine == "embedded" else f"; served by OPA at {d.settings.opa_url}, asked at start-up"
     return f"{len(bundle.modules)} module(s) under {d.settings.policy_dir} compile, revision {bundle.revision}{served}"
+
+
+def _policy_fields(d: _Deployment) -> str:
+    assert d.schema is not None and d.bundle is not None
+    named = d.bundle.named_fields
+    if unknown := unknown_policy_fields(d.bundle, d.schema):
+        raise ConfigError(f"the policy names {', '.join(unknown)}, which the schema does not have")
+    return f"the {len(named)} Type.field names the policy uses are all in the schema"
 
 
 def _case_tables(d: _Deployment) -> str:

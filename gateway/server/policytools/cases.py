@@ -45,6 +45,7 @@ from gateway.graphql.labels import FieldTable, field_table
 from gateway.graphql.schema import Child
 from gateway.pipeline.link import ChildFacts
 from gateway.pipeline.policy.decide import Policy
+from gateway.pipeline.policy.engines import PolicyBundle
 from gateway.pipeline.policy.masks import MASKS
 from gateway.types import Decision, FieldClass, Label, Purpose, Subject
 from resolvers import Query
@@ -210,6 +211,13 @@ class Resolver:
         type_name = coord.split(".", 1)[0]
         agency = m["agency"] or self.type_agency.get(coord) or self.type_agency.get(type_name, self.spine)
         return FieldClass(label, agency, coord)
+
+
+def unknown_policy_fields(bundle: PolicyBundle, schema: strawberry.Schema) -> list[str]:
+    """``Type.field`` names written in the policy (Rego or data) that are not fields of the schema: a rule or
+    a list naming one would silently never apply."""
+    known = {info.coordinate for fields in field_table(schema, (Query, Child)).values() for info in fields.values()}
+    return sorted(bundle.named_fields - known)
 
 
 def parse_expectation(text: str) -> tuple[Decision, bool, bool]:

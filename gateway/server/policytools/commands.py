@@ -33,6 +33,7 @@ from gateway.server.policytools.cases import (
     describe_obligation,
     load_cases,
     run_case,
+    unknown_policy_fields,
 )
 from gateway.types import Subject
 
@@ -44,6 +45,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 async def _check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     bundle = PolicyBundle.load(settings.policy_dir)
+    if unknown := unknown_policy_fields(bundle, build_schema(settings)):
+        raise ConfigError(f"the policy names {', '.join(unknown)}, which the schema does not have")
     engine = build_engine(settings)
     try:
         await engine.load(bundle)

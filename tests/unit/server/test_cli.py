@@ -200,6 +200,20 @@ MISTAKES = [
         edit=("policies/wardgate/access/access.rego", "import rego.v1\n", "import rego.v1\nbroken if { x := [1 }\n"),
     ),
     Mistake(
+        "policy data naming a field the schema does not have",
+        ["policy", "check"],
+        "the policy names Child.dateOfBrith, which the schema does not have",
+        env=POLICY_COPY,
+        edit=("policies/wardgate/config/data.json", '"Child.dateOfBirth"', '"Child.dateOfBrith"'),
+    ),
+    Mistake(
+        "the same, found by config check",
+        ["config", "check"],
+        "policy fields: the policy names Child.dateOfBrith",
+        env=POLICY_COPY,
+        edit=("policies/wardgate/config/data.json", '"Child.dateOfBirth"', '"Child.dateOfBrith"'),
+    ),
+    Mistake(
         "explain an unknown agency",
         [*EXPLAIN, "--facts", "{}", "--field", "Child.involvements @youth-klub"],
         "unknown agency 'youth-klub'",
@@ -373,7 +387,8 @@ def test_config_check_passes_on_the_shipped_configuration(
     monkeypatch.setenv("WARDGATE_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
     assert main(["config", "check", "--config", str(PROJECT_ROOT / "wardgate.example.toml")]) == 0
     out = capsys.readouterr().out
-    for check in ("mode", "connectors", "variables", "schema", "services", "policy", "audit trail", "case tables"):
+    checks = ("mode", "connectors", "variables", "schema", "services", "policy", "policy fields", "audit trail")
+    for check in (*checks, "case tables"):
         assert f"ok    {check}" in out, out
     assert out.rstrip().endswith("configuration ok")
 
