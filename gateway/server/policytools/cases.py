@@ -77,6 +77,16 @@ class CaseChild(BaseModel):
     match: Literal["certain", "probable", "possible"] = "certain"
     complete: bool = True
 
+    def facts(self, practitioner_id: str) -> ChildFacts:
+        """The facts policy would be given, with ``practitioner_id`` involved when ``involved`` says so."""
+        return ChildFacts(
+            shielded=self.shielded,
+            consents=[consent.model_dump(mode="json") for consent in self.consents],
+            involved={practitioner_id} if self.involved else set(),
+            match_grade=self.match,
+            complete=self.complete,
+        )
+
 
 class Case(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -116,14 +126,7 @@ class Case(BaseModel):
         return Subject(practitioner_id=pid, role=role, agency=agency, mfa=self.two_factor)
 
     def facts(self, practitioner_id: str) -> ChildFacts:
-        c = self.child
-        return ChildFacts(
-            shielded=c.shielded,
-            consents=[consent.model_dump(mode="json") for consent in c.consents],
-            involved={practitioner_id} if c.involved else set(),
-            match_grade=c.match,
-            complete=c.complete,
-        )
+        return self.child.facts(practitioner_id)
 
 
 class CaseFile(BaseModel):

@@ -25,7 +25,6 @@ from gateway.pipeline.policy.engines import PolicyBundle
 from gateway.server.app import build_engine, build_schema, build_services
 from gateway.server.boundary import command_settings
 from gateway.server.policytools.cases import (
-    Case,
     CaseChild,
     Resolver,
     case_files,
@@ -98,7 +97,7 @@ async def _explain(args: argparse.Namespace) -> int:
         fc = _resolver(settings).field_class(args.field)
     except ValueError as exc:
         raise UsageError(f"--field: {exc}") from None
-    facts, source, unanswered = _given_facts(args, persona.name, subject)
+    facts, source, unanswered = _given_facts(args, subject)
     if facts is None:
         facts, source, unanswered = await _live_facts(settings, subject, args.child, args.purpose)
     engine = build_engine(settings)
@@ -128,7 +127,7 @@ async def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _given_facts(args: argparse.Namespace, persona: str, subject: Subject) -> tuple[ChildFacts | None, str, str]:
+def _given_facts(args: argparse.Namespace, subject: Subject) -> tuple[ChildFacts | None, str, str]:
     if args.facts is None:
         return None, "", ""
     try:
@@ -137,8 +136,7 @@ def _given_facts(args: argparse.Namespace, persona: str, subject: Subject) -> tu
         raise UsageError(f"--facts is not JSON: {exc}") from None
     except ValidationError as exc:
         raise UsageError(f"--facts is not a child-facts object: {describe_invalid(exc, CaseChild)}") from None
-    case = Case(name="explain", persona=persona, purpose=args.purpose, expect={"Child.id": "allow"}, child=child)
-    return case.facts(subject.practitioner_id), "given with --facts", ""
+    return child.facts(subject.practitioner_id), "given with --facts", ""
 
 
 async def _live_facts(settings: Settings, subject: Subject, child_id: str, purpose: str) -> tuple[ChildFacts, str, str]:
