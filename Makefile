@@ -4,6 +4,25 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+
+# The Python that would build .venv, and the one that built it. A .venv made by another Python (or one that no
+# longer runs) is rebuilt, saying so, instead of being reused with the same failure every time.
+version = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PY_WANT := $(call version,$(PYTHON))
+ifeq ($(PY_WANT),)
+$(error $(PYTHON) does not run here: install Python 3.11, 3.12 or 3.13, or name one: make PYTHON=python3.12 ...)
+endif
+ifeq ($(filter $(PY_WANT),$(SUPPORTED_PYTHONS)),)
+$(error $(PYTHON) is Python $(PY_WANT); Wardgate supports 3.11, 3.12 and 3.13: make PYTHON=python3.12 ...)
+endif
+ifneq ($(wildcard $(VENV)),)
+PY_HAVE := $(call version,$(BIN)/python)
+ifneq ($(PY_HAVE),$(PY_WANT))
+$(info $(VENV) was made by $(if $(PY_HAVE),Python $(PY_HAVE),a Python that no longer runs), not $(PYTHON) ($(PY_WANT)): rebuilding it)
+$(shell rm -rf $(VENV))
+endif
+endif
 
 $(BIN)/wardgate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,16 +30,18 @@ $(BIN)/wardgate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install system-deps bench-deps bench demo test lint check test-fast noninterference
+.PHONY: install system-deps bench-deps bench demo test lint check test-fast test-pythons noninterference
 install: $(BIN)/wardgate
 
-# The test suite starts its own Redis server (the shared directory cache is tested against a real one).
+# The test suite starts its own Redis server (the shared directory cache is tested against a real one) and runs
+# the GraphQL-over-HTTP audit with Node.js (tests/e2e/http-audit installs its npm package on first use).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server (Debian package) for the test suite"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null || \
-	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; }
+	@for pkg in redis-server:redis-server node:nodejs npm:npm; do cmd=$${pkg%%:*}; deb=$${pkg#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || { echo "installing $$deb (Debian package) for the test suite"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$deb >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$deb >/dev/null; }; }; done
 
 # The benchmarks need wrk (load generator) and Node.js/npm (the Hive Gateway peer, installed by bench/hive.py).
 bench-deps:
@@ -62,3 +83,15 @@ noninterference: install system-deps
 # The fast half: everything but the end-to-end suite (no servers started).
 test-fast: install check
 	$(BIN)/pytest -q -m "not e2e"
+
+# The fast half again under every other supported Python found here (CI runs `make test` on the machine's
+# python3): each gets its own .venv-X.Y, kept between runs.
+test-pythons:
+	@for v in $(filter-out $(PY_WANT),$(SUPPORTED_PYTHONS)); do py=; \
+	  for c in python$$v $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null); do \
+	    $$c -c '' 2>/dev/null && { py=$$c; break; }; done; \
+	  [ -n "$$py" ] || { echo "Python $$v: not found, skipped"; continue; }; \
+	  echo "== Python $$v ($$py)"; \
+	  [ -x .venv-$$v/bin/pytest ] || { $$py -m venv .venv-$$v && .venv-$$v/bin/pip install --quiet -e '.[dev]'; } || exit 1; \
+	  .venv-$$v/bin/wardgate --version && .venv-$$v/bin/pytest -q -m "not e2e" -p no:cacheprovider || exit 1; \
+	done

@@ -11,16 +11,43 @@ must be set, and :meth:`Settings.production_problems` names what is missing.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import tomllib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from gateway.dev import DEV_JWKS, DEV_SEARCH_KEY, DEV_SECRETS
+from gateway.errors import ConfigError, describe_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL with a host: what every agency, the directory, OPA and a JWKS are reached at."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class Settings(BaseSettings):
@@ -28,7 +55,7 @@ class Settings(BaseSettings):
 
     mode: Literal["development", "production"] = "production"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65_535)
     workers: int = Field(1, ge=1, le=64)
     # The operator listener: /metrics (and the probes) for the people who run the gateway, never on the
     # public port, where a practitioner could read counters their own requests moved.
@@ -43,8 +70,8 @@ class Settings(BaseSettings):
     # hold records of: the odds a record picked at random is this child's (default: the weights file's).
     matcher: Literal["fellegi-sunter", "rules"] = "fellegi-sunter"
     linkage_children: int | None = Field(None, ge=2)
-    agency_urls: dict[str, str] = Field(default_factory=dict)
-    directory_url: str = "http://127.0.0.1:9100"
+    agency_urls: dict[str, HttpUrl] = Field(default_factory=dict)  # agency -> base URL, overriding its connector's
+    directory_url: HttpUrl = "http://127.0.0.1:9100"
     directory_api_key: str | None = None  # WARDGATE_DIRECTORY_API_KEY
     directory_ttl_s: float = Field(300.0, gt=0, le=86_400)
     # The directory cache (the only cache of agency data): memory per worker, or Redis shared by instances.
@@ -66,16 +93,16 @@ class Settings(BaseSettings):
     policy_dir: Path = PROJECT_ROOT / "policies"
     policy_engine: Literal["embedded", "opa"] = "embedded"
     policy_watch: bool = True
-    opa_url: str = "http://127.0.0.1:8181"
-    opa_timeout_ms: int = 250
+    opa_url: HttpUrl = "http://127.0.0.1:8181"
+    opa_timeout_ms: int = Field(250, ge=1, le=60_000)
     opa_push_policies: bool = True
 
     jwks_path: Path | None = None  # development: the development JWKS (gateway/dev/devkeys)
-    jwks_url: str | None = None
+    jwks_url: HttpUrl | None = None
     issuer: str = "https://wardgate.dev/issuer"
     audience: str = "wardgate"
     algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256", "EdDSA"])
-    clock_skew_s: int = 30
+    clock_skew_s: int = Field(30, ge=0, le=600)
 
     audit_path: Path = PROJECT_ROOT / "var" / "audit.jsonl"
     # Search terms are audited only as HMACs under this key; set your own (production requires it).
@@ -84,9 +111,9 @@ class Settings(BaseSettings):
     child_rate: str = "120/minute"  # child look-ups per practitioner (each `child` field, aliases too)
     rate_limit_storage: str = "async+memory://"  # or async+redis://host:6379 to share across instances
 
-    max_depth: int = 10
-    max_aliases: int = 30
-    max_tokens: int = 2000
+    max_depth: int = Field(10, ge=1)
+    max_aliases: int = Field(30, ge=0)
+    max_tokens: int = Field(2000, ge=1)
     max_cost: int = Field(3000, ge=1)  # see gateway.graphql.limits.query_cost: lists count by their size
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     graphiql: bool = True
@@ -147,5 +174,58 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+ENV_PREFIX = "WARDGATE_"
+CONFIG_VARIABLE = "WARDGATE_CONFIG"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """The settings, from the config file ``WARDGATE_CONFIG`` names, ``WARDGATE_*`` variables and ``overrides``
+    (command-line options; ``None`` means not given). Any problem is one :class:`ConfigError` line naming the
+    file, the key or the variable."""
+    config_file = os.environ.get(CONFIG_VARIABLE)
+    from_file = read_config_file(Path(config_file)) if config_file else {}
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:  # a variable holding a list or mapping that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = f"{ENV_PREFIX}{field[1].upper()}" if field else "a WARDGATE_* variable"
+        raise ConfigError(f"{variable}: not valid JSON (a list or mapping is written as JSON)") from None
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            key = str(error["loc"][0]) if error["loc"] else ""
+            variable = f"{ENV_PREFIX}{key.upper()}"
+            if variable in os.environ and error["type"] != "extra_forbidden":
+                problems.append(f"{variable}: {describe_problem(error, Settings, skip=1)}")
+            elif config_file and (key in from_file or error["type"] == "extra_forbidden"):
+                problems.append(f"{config_file}: {describe_problem(error, Settings)}")
+            else:
+                problems.append(describe_problem(error, Settings))
+        raise ConfigError("; ".join(problems)) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML file's table: a missing, unreadable or malformed file is a :class:`ConfigError`, never the defaults."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist ({CONFIG_VARIABLE} or --config names it)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def unknown_variables(environ: Iterable[str], also_known: Iterable[str] = ()) -> list[str]:
+    """``WARDGATE_*`` variables that set nothing (a misspelt setting is otherwise silently ignored), each with
+    the closest known name: ``also_known`` adds the connectors' ``secret_env`` names."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | {CONFIG_VARIABLE, *also_known}
+    out = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            out.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return out

@@ -12,11 +12,17 @@ oversized, so the configured rates are the shares a client observes::
 from __future__ import annotations
 
 import asyncio
+import difflib
 import random
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import ConfigError
 
 
 class Latency(BaseModel):
@@ -61,6 +67,35 @@ class Faults(BaseModel):
         if self.error_rate + self.timeout_rate + self.malformed_rate + self.oversized_rate > 1:
             raise ValueError("error, timeout, malformed and oversized rates add up to more than 1")
         return self
+
+
+def load_faults(path: Path, agencies: Iterable[str]) -> dict[str, Faults]:
+    """A ``--faults`` file, ``{"police": {"error_rate": 0.1}, ...}``, checked whole: a missing file, a body that is
+    not JSON, an agency that does not exist or a fault out of range is a :class:`ConfigError` naming it."""
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"--faults {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--faults {path} is a directory, not a JSON file") from None
+    except OSError as exc:
+        raise ConfigError(f"--faults {path}: cannot be read: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"--faults {path}: not JSON: {exc}") from None
+    known = sorted(agencies)
+    if not isinstance(raw, dict):
+        raise ConfigError(f'--faults {path}: expected an object of agency -> faults, e.g. {{"police": {{...}}}}')
+    out: dict[str, Faults] = {}
+    for name, spec in raw.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"--faults {path}: unknown agency {name!r}; {hint}known: {', '.join(known)}")
+        try:
+            out[name] = Faults.model_validate(spec)
+        except ValidationError as exc:
+            raise ConfigError.invalid(f"--faults {path}: {name}", exc, Faults) from None
+    return out
 
 
 class FaultInjector:

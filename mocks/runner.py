@@ -7,12 +7,15 @@ asyncio.run(serve(Population.generate(3000, seed=1), host="127.0.0.1", base_port
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
 
+from gateway.errors import UsageError
+from gateway.server.ports import listen
 from mocks import directory, education, health, housing, police, smallservices, socialcare
 from mocks.agency import AgencyApp, Credential
 from mocks.faults import Faults
@@ -61,8 +64,20 @@ async def serve(
     faults: dict[str, Faults] | None = None,
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Run until cancelled; prints one ``agency url`` line per agency, then ``ready``."""
+    """Run until cancelled; prints one ``agency url`` line per agency, then ``ready``.
+
+    Every port is bound before any server starts, so a port in use is one :class:`UsageError` naming the
+    agency and the port (and nothing is left half started).
+    """
     apps = build_all(pop, faults)
+    sockets: list[socket.socket] = []
+    try:
+        for spec in agency_specs():
+            sockets.append(listen(host, base_port + spec.port_offset, f"mock agency {spec.name}"))
+    except UsageError:
+        for sock in sockets:
+            sock.close()
+        raise
     servers = []
     for spec in agency_specs():
         config = uvicorn.Config(
@@ -76,15 +91,19 @@ async def serve(
             backlog=4096,
         )
         servers.append(uvicorn.Server(config))
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    while not all(s.started for s in servers):
-        if any(t.done() for t in tasks):
-            for t in tasks:
-                t.cancel()
-            raise SystemExit(f"a mock agency could not start on {host}:{base_port}..{base_port + len(servers) - 1}")
-        await asyncio.sleep(0.02)
-    for name, url in urls(host, base_port).items():
-        announce(f"{name:<14} {url}")
-    announce("ready")
-    sys.stdout.flush()
-    await asyncio.gather(*tasks)
+    tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in zip(servers, sockets, strict=True)]
+    try:
+        while not all(s.started for s in servers):
+            if failed := next((t for t in tasks if t.done()), None):
+                failed.result()  # its exception, raised here rather than left unretrieved
+                raise RuntimeError("a mock agency stopped while starting")
+            await asyncio.sleep(0.02)
+        for name, url in urls(host, base_port).items():
+            announce(f"{name:<14} {url}")
+        announce("ready")
+        sys.stdout.flush()
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

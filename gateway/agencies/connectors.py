@@ -21,8 +21,10 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.agencies.mapping import Extractor, compile_path, compile_spec
-from gateway.agencies.templates import PLACEHOLDERS, placeholders
+from gateway.agencies.mapping import Extractor, check_date_format, compile_path, compile_spec
+from gateway.agencies.templates import PLACEHOLDERS
+from gateway.agencies.templates import parse as parse_template
+from gateway.config import HttpUrl
 from gateway.dev import DEV_SECRETS
 from gateway.errors import ConfigError
 from gateway.types import Label
@@ -180,7 +182,7 @@ class ConnectorSpec(BaseModel):
 
     agency: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
     title: str
-    base_url: str
+    base_url: HttpUrl
     credential: CredentialSpec
     format: Literal["json", "xml"] = "json"
     adapter: str | None = None
@@ -210,6 +212,13 @@ class ConnectorSpec(BaseModel):
             if unknown := set(fields) - set(SECTIONS[name].fields):
                 known = list(SECTIONS[name].fields)
                 raise ValueError(f"section {name!r} has no fields {sorted(unknown)}; it has {known}")
+        return value
+
+    @field_validator("section_labels")
+    @classmethod
+    def _labelled_sections_exist(cls, value: dict[str, Label]) -> dict[str, Label]:
+        if unknown := set(value) - set(SECTIONS):
+            raise ValueError(f"unknown sections {sorted(unknown)}; known: {sorted(SECTIONS)}")
         return value
 
     @field_validator("facts")
@@ -274,10 +283,17 @@ def _compile(spec: ConnectorSpec, source: Path | None, development: bool) -> Con
     def c(value: Any, key: str) -> Extractor:
         return compile_spec(value, f"{where}: {key}")
 
+    named = [(f"lookups[{i}]", lk) for i, lk in enumerate(spec.lookups)]
+    named += [("search", spec.search)] if spec.search else []
+    for key, lookup in named:
+        for template in (lookup.path, *lookup.params.values()):
+            for _, name, fmt in parse_template(template):
+                if name is not None and name not in PLACEHOLDERS:
+                    known = ", ".join(sorted(PLACEHOLDERS))
+                    raise ConfigError(f"{where}: {key} uses unknown placeholder {{{name}}}; known: {known}")
+                if fmt:
+                    check_date_format(fmt, f"{where}: {key} {{{name}:{fmt}}}")
     for i, lookup in enumerate(spec.lookups):
-        for name in placeholders(lookup.path + "".join(lookup.params.values())):
-            if name not in PLACEHOLDERS:
-                raise ConfigError(f"{where}: lookups[{i}] uses unknown placeholder {{{name}}}")
         if lookup.by == "cross_reference" and not (lookup.from_agency and lookup.key):
             raise ConfigError(f"{where}: lookups[{i}] by cross_reference needs 'from' and 'key'")
     demographics: dict[str, Extractor] = {}
@@ -287,20 +303,23 @@ def _compile(spec: ConnectorSpec, source: Path | None, development: bool) -> Con
                 demographics[name] = c(value, f"record.demographics.{name}")
     involvements = [
         Involvements(
-            when=compile_path(inv.when) if inv.when else None,
-            each=compile_path(inv.each) if inv.each else None,
+            when=compile_path(inv.when, f"{where}: involvements[{i}].when") if inv.when else None,
+            each=compile_path(inv.each, f"{where}: involvements[{i}].each") if inv.each else None,
             fields=[(k, c(v, f"involvements[{i}].{k}")) for k, v in inv.fields.items()],
             label=inv.label,
         )
         for i, inv in enumerate(spec.involvements)
     ]
+    enum_lookups = list(enumerate(spec.lookups))
     return Connector(
         decode=_decoder(spec, where),
         spec=spec,
         source=source,
         headers=_credential_headers(spec, where, development),
-        lookups=[Lookup(lk, compile_path(lk.records)) for lk in spec.lookups],
-        search=Lookup(spec.search, compile_path(spec.search.records)) if spec.search else None,
+        lookups=[Lookup(lk, compile_path(lk.records, f"{where}: lookups[{i}].records")) for i, lk in enum_lookups],
+        search=Lookup(spec.search, compile_path(spec.search.records, f"{where}: search.records"))
+        if spec.search
+        else None,
         record_id=c(spec.record.id, "record.id"),
         nhs_number=c(spec.record.nhs_number, "record.nhs_number") if spec.record.nhs_number else None,
         demographics=demographics,
@@ -345,20 +364,24 @@ def parse_connector(
     development: bool = False,
 ) -> Connector:
     where = str(source) if source else "<connector>"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a connector file is a mapping")
+    raw = _read_yaml(text, where)
     if overrides:
         raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
     try:
         spec = ConnectorSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where}: {problems}") from exc
+        raise ConfigError.invalid(where, exc, ConnectorSpec) from None
     return _compile(spec, source, development)
+
+
+def _read_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError.not_yaml(where, exc) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a connector file is a mapping (agency:, title:, base_url:, ...)")
+    return raw
 
 
 def load_connectors(
@@ -370,13 +393,17 @@ def load_connectors(
 ) -> dict[str, Connector]:
     """Every ``*.yaml`` connector in the directories, by agency. Duplicate agencies are an error."""
     overrides = overrides or {}
+    directories = list(directories)
     out: dict[str, Connector] = {}
     for directory in directories:
         if not directory.is_dir():
             raise ConfigError(f"connector directory {directory} does not exist")
         for path in sorted(directory.glob("*.yaml")):
-            text = path.read_text(encoding="utf-8")
-            agency = (yaml.safe_load(text) or {}).get("agency") if text.strip() else None
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+            agency = _read_yaml(text, str(path)).get("agency")
             connector = parse_connector(text, path, overrides.get(str(agency), {}), development=development)
             if connector.agency in out:
                 raise ConfigError(
@@ -384,7 +411,10 @@ def load_connectors(
                 )
             out[connector.agency] = connector
     if not out:
-        raise ConfigError("no connector files found")
+        raise ConfigError(f"no connector files (*.yaml) in {', '.join(str(d) for d in directories)}")
+    if unknown := sorted(set(overrides) - set(out)):
+        known = ", ".join(sorted(out))
+        raise ConfigError(f"agency_urls names {', '.join(unknown)}, which has no connector; known: {known}")
     if spine not in out:
         raise ConfigError(f"the spine agency {spine!r} has no connector (WARDGATE_SPINE names it)")
     if not any(lk.by == "nhs_number" for lk in out[spine].spec.lookups):

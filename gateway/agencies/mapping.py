@@ -18,6 +18,7 @@ interpreter re-dispatches on every node of every record, which was a third of th
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -28,15 +29,23 @@ from jmespath.visitor import Options, TreeInterpreter
 
 from gateway.errors import ConfigError
 
+log = logging.getLogger("gateway.mapping")
+
 Extractor = Callable[[Any], Any]
 _CASTS: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def compile_path(expr: str) -> Extractor:
+def compile_path(expr: Any, where: str = "path") -> Extractor:
+    """A JMESPath expression as a Python function; ``where`` names it in the error if it does not parse."""
+    if not isinstance(expr, str):
+        raise ConfigError(f"{where}: expected a path (a string), got {type(expr).__name__}")
     try:
         compiled = jmespath.compile(expr)
-    except jmespath.exceptions.ParseError as exc:
-        raise ConfigError(f"bad path {expr!r}: {exc}") from exc
+    except jmespath.exceptions.JMESPathError as exc:
+        detail = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+        column = getattr(exc, "lex_position", None)
+        at = f" at column {column + 1}" if isinstance(column, int) else ""
+        raise ConfigError(f"{where}: bad path {expr!r}: {detail}{at}") from None
     return compile_jmespath(compiled.parsed)  # type: ignore[arg-type]  # the stubs' node type is a TypedDict
 
 
@@ -178,7 +187,7 @@ def _projection(kind: str, parts: list[Extractor]) -> Extractor:
 def compile_spec(spec: Any, where: str) -> Extractor:
     """Compile one spec; ``where`` names it in error messages (``connector.yaml: sections.police.kind``)."""
     if isinstance(spec, str):
-        return compile_path(spec)
+        return compile_path(spec, where)
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a path or a mapping, got {type(spec).__name__}")
     known = {"const", "path", "date", "map", "type", "fields", "each", "upper", "lower", "default"}
@@ -188,7 +197,7 @@ def compile_spec(spec: Any, where: str) -> Extractor:
         value = spec["const"]
         return lambda record: value
     if "each" in spec:
-        items = compile_path(spec["each"])
+        items = compile_path(spec["each"], f"{where}.each")
         inner = _compile_fields(spec.get("fields"), where)
 
         def each(record: Any) -> Any:
@@ -200,7 +209,7 @@ def compile_spec(spec: Any, where: str) -> Extractor:
             return [inner(v) for v in values if v is not None]
 
         return each
-    source = compile_path(spec.get("path", "@"))
+    source = compile_path(spec.get("path", "@"), f"{where}.path")
     if "fields" in spec:
         inner = _compile_fields(spec["fields"], where)
 
@@ -211,32 +220,78 @@ def compile_spec(spec: Any, where: str) -> Extractor:
         return obj
     steps: list[Callable[[Any], Any]] = []
     if "date" in spec:
-        fmt = spec["date"]
+        fmt = check_date_format(spec["date"], f"{where}.date")
         steps.append(_iso_date if fmt == "%Y-%m-%d" else lambda v: dt.datetime.strptime(v, fmt).date())
     if "map" in spec:
+        if not isinstance(spec["map"], dict) or not spec["map"]:
+            raise ConfigError(f"{where}.map: expected a mapping of the agency's values to the schema's")
         table = {str(k): v for k, v in spec["map"].items()}
         steps.append(lambda v: table.get(str(v)))
     if "type" in spec:
         if spec["type"] not in _CASTS:
             raise ConfigError(f"{where}: type must be one of {sorted(_CASTS)}")
         steps.append(_CASTS[spec["type"]])
+    for flag in ("upper", "lower"):
+        if not isinstance(spec.get(flag, False), bool):
+            raise ConfigError(f"{where}.{flag}: expected true or false")
     if spec.get("upper"):
         steps.append(lambda v: str(v).upper())
     if spec.get("lower"):
         steps.append(lambda v: str(v).lower())
     default = spec.get("default")
+    what = f"date format {spec['date']!r}" if "date" in spec else f"type {spec['type']}" if "type" in spec else None
+    reported = False
 
     def convert(record: Any) -> Any:
+        nonlocal reported
         value = source(record)
         if value is None or value == "":
             return default
-        for step in steps:
-            value = step(value)
-            if value is None:
-                return default
+        try:
+            for step in steps:
+                value = step(value)
+                if value is None:
+                    return default
+        except (TypeError, ValueError):
+            if not reported:  # once per mapping: every request would otherwise repeat it
+                reported = True
+                _misfit(where, what, value)
+            raise
         return value
 
     return convert
+
+
+_EXAMPLE = dt.datetime(2004, 11, 23, 13, 45, 56)
+
+
+def check_date_format(fmt: Any, where: str) -> str:
+    """A ``strptime`` format that reads back a whole date, or :class:`ConfigError` naming the problem.
+
+    Checked by writing a known date in the format and reading it back: an unknown directive (``%q``) and a
+    format without a year, month or day all fail here, at load, instead of in every request.
+    """
+    if not isinstance(fmt, str) or "%" not in fmt:
+        raise ConfigError(f"{where}: expected a strptime format such as '%d/%m/%Y', got {fmt!r}")
+    try:
+        text = _EXAMPLE.strftime(fmt)
+        back = dt.datetime.strptime(text, fmt).date()
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {fmt!r} is not a date format: {exc}") from None
+    if back != _EXAMPLE.date():
+        raise ConfigError(f"{where}: {fmt!r} does not give a whole date (year, month and day)")
+    return fmt
+
+
+def _misfit(where: str, what: str | None, value: Any) -> None:
+    """Say that an agency's value did not fit its mapping: the agency's part is then AGENCY_BAD_RESPONSE, and
+    this line names the connector file and key to look at. The value is a child's data, so only its shape
+    is logged (digits as 9, letters as a)."""
+    shape = re.sub(r"[0-9]", "9", re.sub(r"[^\W\d_]", "a", str(value)))[:40] if isinstance(value, str) else None
+    log.warning(
+        "agency value does not fit its mapping",
+        extra={"mapping": where, "expected": what, "shape": shape, "valueType": type(value).__name__},
+    )
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

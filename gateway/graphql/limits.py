@@ -28,6 +28,8 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    parse,
+    validate,
 )
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
@@ -162,6 +164,19 @@ class TrustedDocuments:
                 raise ConfigError(f"trusted documents {path}: id {key!r} is not the SHA-256 of its document")
             documents[digest] = text
         return cls(documents)
+
+    def check(self, schema: Any) -> None:
+        """Every registered document parses and is valid against ``schema`` (a Strawberry schema): one that is not
+        would be refused on every request, so it stops start-up instead, named by its id."""
+        for key, text in self.documents.items():
+            try:
+                problems = validate(schema._schema, parse(text))
+            except GraphQLError as exc:
+                problems = [exc]
+            if problems:
+                first = problems[0]
+                at = f" (line {first.locations[0].line})" if first.locations else ""
+                raise ConfigError(f"trusted document {key[:19]}...: {first.message}{at}")
 
     def resolve(self, query: str | None, extensions: Mapping[str, Any] | None) -> str:
         """The document to run, or :class:`DocumentNotTrusted`."""

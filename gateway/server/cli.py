@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,15 +16,24 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from gateway.config import load_settings
 from gateway.dev import PERSONAS
 from gateway.dev.tokens import dev_token
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, UsageError
 from gateway.pipeline.audit import read_records, verify
 from gateway.pipeline.search import search_digest
-from gateway.server.app import create_app
+from gateway.server.boundary import (
+    PORT,
+    CommandParser,
+    command_settings,
+    int_between,
+    package_version,
+    run_command,
+    shared_option,
+)
 from gateway.server.logs import logging_config
 from gateway.server.policytools import commands
+from gateway.server.ports import ensure_free, listen
+from gateway.server.preflight import check_deployment
 from gateway.types import Purpose
 
 
@@ -39,24 +47,22 @@ def _token(args: argparse.Namespace) -> int:
     try:
         print(dev_token(args.persona, mfa=args.mfa, ttl_s=args.ttl))
     except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
-        return 2
+        raise UsageError(exc.args[0]) from None
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.config:
-        os.environ["WARDGATE_CONFIG"] = args.config
-    try:
-        settings = load_settings(host=args.host, port=args.port, workers=args.workers)
-    except Exception as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        create_app(settings)  # validate connectors, labels and keys before binding the port
-    except ConfigError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 2
+    settings = command_settings(args.config, host=args.host, port=args.port, workers=args.workers)
+    # The whole configuration, as `wardgate config check` sees it, before the port is bound: a mistake is one
+    # line here rather than a worker's crash report.
+    check_deployment(settings, case_tables=False, first_problem_raises=True)
+    # One app on two listeners: the public port, and the operator port where /metrics answers
+    # (gateway.server.http.OperatorRoutes tells them apart by the port a request came in on). Both are bound
+    # here, before anything starts, so a busy port is one line; uvicorn's workers inherit them.
+    sockets = [
+        listen(settings.host, settings.port, "gateway"),
+        listen(settings.operator_host, settings.operator_port, "operator listener"),
+    ]
     os.environ.setdefault("WARDGATE_HOST", settings.host)
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # prometheus_client's multiprocess mode: each worker writes its values here; /metrics sums them.
@@ -74,9 +80,6 @@ def _run(args: argparse.Namespace) -> int:
         timeout_keep_alive=75,
         backlog=4096,
     )
-    # One app on two listeners: the public port, and the operator port where /metrics answers
-    # (gateway.server.http.OperatorRoutes tells them apart by the port a request came in on).
-    sockets = [config.bind_socket(), _listen(settings.operator_host, settings.operator_port)]
     if settings.workers > 1:
         Multiprocess(config, sockets=sockets).run()
     else:
@@ -84,71 +87,99 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket the workers inherit (as uvicorn binds its own)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
+MOCKS_HOST, MOCKS_BASE_PORT, MOCK_AGENCIES = "127.0.0.1", 9100, 9  # as `wardgate mocks` serves them
 
 
 def _demo(args: argparse.Namespace) -> int:
     os.environ["WARDGATE_MODE"] = "development"  # the demo asks for development explicitly: dev keys, personas
-    mocks = subprocess.Popen(
-        [sys.executable, "-m", "mocks", "mocks", "--children", str(args.children), "--seed", str(args.seed)],
-        stdout=subprocess.PIPE,
-        text=True,
+    settings = command_settings(args.config)
+    # Every port the demo needs, before anything starts: a second `make demo` says so in one line.
+    last = MOCKS_BASE_PORT + MOCK_AGENCIES - 1
+    ensure_free(
+        MOCKS_HOST, {f"mock agencies {MOCKS_BASE_PORT}-{last}": port for port in range(MOCKS_BASE_PORT, last + 1)}
     )
+    ensure_free(settings.host, {"gateway": settings.port})
+    ensure_free(settings.operator_host, {"operator listener": settings.operator_port})
+    check_deployment(settings, case_tables=False, first_problem_raises=True)
+    command = [sys.executable, "-m", "mocks", "mocks", "--children", str(args.children), "--seed", str(args.seed)]
+    mocks = subprocess.Popen([*command, "--base-port", str(MOCKS_BASE_PORT)], stdout=subprocess.PIPE, text=True)
     assert mocks.stdout is not None
-    for line in mocks.stdout:
-        print(line, end="")
-        if line.strip() == "ready":
-            break
-    else:
-        return 1
-    print("\ngateway: http://127.0.0.1:8000/graphql  (GraphiQL in a browser)")
-    print("try:     TOKEN=$(wardgate token --persona social-worker --mfa)")
-    print("         wardgate children --kind on-plan --limit 1")
     try:
+        for line in mocks.stdout:
+            print(line, end="")
+            if line.strip() == "ready":
+                break
+        else:
+            return mocks.wait()  # the mocks said why on stderr, in their one line
+        print(f"\ngateway: http://{settings.host}:{settings.port}/graphql  (GraphiQL in a browser)")
+        print("try:     TOKEN=$(wardgate token --persona social-worker --mfa)")
+        print("         wardgate children --kind on-plan --limit 1")
         return _run(argparse.Namespace(config=None, host=None, port=None, workers=None))
     finally:
-        mocks.send_signal(signal.SIGINT)
-        mocks.wait(timeout=10)
+        if mocks.poll() is None:
+            mocks.send_signal(signal.SIGINT)
+            mocks.wait(timeout=10)
 
 
 def _policy(args: argparse.Namespace) -> int:
     return commands.main(args)
 
 
+def _config(args: argparse.Namespace) -> int:
+    """``wardgate config check``: every check, one line each; a problem anywhere is exit 2."""
+    settings = command_settings(args.config)
+    findings = check_deployment(settings)
+    width = max(len(f.name) for f in findings)
+    for f in findings:
+        print(f"{'ok  ' if f.ok else 'skip' if f.skipped else 'FAIL'}  {f.name:<{width}}  {f.detail}")
+    problems = [f for f in findings if not f.ok and not f.skipped]
+    if len(problems) == 1:
+        raise ConfigError(f"{problems[0].name}: {problems[0].detail}")
+    if problems:
+        raise ConfigError(f"{len(problems)} problems in the configuration (listed above)")
+    print("configuration ok")
+    return 0
+
+
 def _audit(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings(args.config)
     path = Path(args.file) if args.file else settings.audit_path
+    named = "--file" if args.file else "audit_path"
     if args.audit_command == "verify":
-        if not path.exists():
-            print(f"{path}: no audit trail yet")
-            return 0
+        _readable_trail(path, named)
         ok, message = verify(path)
         print(f"{path}: {message}")
         return 0 if ok else 1
+    if path.exists():
+        _readable_trail(path, named)
     if args.audit_command == "who-searched":
         try:
             dob = dt.date.fromisoformat(args.dob)
         except ValueError:
-            print(f"--dob {args.dob!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
-            return 2
+            raise UsageError(f"--dob {args.dob!r} is not a date (YYYY-MM-DD)") from None
+        if not settings.search_hmac_key:
+            raise ConfigError("set WARDGATE_SEARCH_HMAC_KEY: searches are audited only as HMACs under that key")
         field = "searchDigestWithPostcode" if args.postcode else "searchDigest"
-        digest = search_digest(settings.search_hmac_key or "", args.name, dob, args.postcode)
+        digest = search_digest(settings.search_hmac_key, args.name, dob, args.postcode)
         records = list(read_records(path, **{field: digest}))
     else:
         records = [r for r in read_records(path, childId=args.child_id) if r.get("type") != "alert"]
     for record in records:
         print(describe_access(record))
     if not records:
-        print("no records")
+        print("no records" if path.exists() else f"no records ({path} does not exist yet)")
     return 0
+
+
+def _readable_trail(path: Path, named: str) -> None:
+    """The audit file is there and is a file: `verify` on nothing must not pass as a whole chain."""
+    if not path.exists():
+        hint = "" if named == "--file" else " (nothing audited yet, or audit_path / --file names another file)"
+        raise UsageError(f"{named} {path}: no audit trail there{hint}")
+    if not path.is_file():
+        raise UsageError(f"{named} {path} is a directory, not an audit trail")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{named} {path} cannot be read by this user")
 
 
 def describe_access(record: dict[str, object]) -> str:
@@ -168,40 +199,43 @@ def describe_access(record: dict[str, object]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wardgate", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = CommandParser(prog="wardgate", description=__doc__)
+    p.add_argument("--version", action="version", version=f"wardgate {package_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "TOML settings file (default: $WARDGATE_CONFIG); see wardgate.example.toml"
 
     _plugin_commands(sub)
     sub.add_parser("personas", help="the development personas").set_defaults(func=_personas)
 
     t = sub.add_parser("token", help="a signed development token for a persona")
-    t.add_argument("--persona", required=True)
+    t.add_argument("--persona", required=True, help="one of `wardgate personas`")
     t.add_argument("--mfa", action="store_true", help="as if the practitioner logged in with two factors")
-    t.add_argument("--ttl", type=int, default=3600)
+    t.add_argument("--ttl", type=int_between(1, 86_400), default=3600, help="seconds the token is valid (3600)")
     t.set_defaults(func=_token)
 
     r = sub.add_parser("run", help="the gateway at http://127.0.0.1:8000/graphql")
-    r.add_argument("--config")
-    r.add_argument("--host")
-    r.add_argument("--port", type=int)
-    r.add_argument("--workers", type=int)
+    r.add_argument("--config", metavar="FILE", help=config_help)
+    r.add_argument("--host", metavar="H", help="address to listen on (default 127.0.0.1; WARDGATE_HOST)")
+    r.add_argument("--port", metavar="P", type=PORT, help="port to listen on (default 8000; WARDGATE_PORT)")
+    r.add_argument(
+        "--workers", metavar="N", type=int_between(1, 64), help="worker processes (default 1; WARDGATE_WORKERS)"
+    )
     r.set_defaults(func=_run)
 
     d = sub.add_parser("demo", help="mock agencies and the gateway in one command")
-    d.add_argument("--children", type=int, default=3000)
-    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--config", metavar="FILE", help=config_help)
+    d.add_argument("--children", type=int_between(1), default=3000, help="size of the synthetic population (3000)")
+    d.add_argument("--seed", type=int, default=1, help="seed of the synthetic population (1)")
     d.set_defaults(func=_demo)
 
     pol = sub.add_parser("policy", help="check, test and explain access policies")
-    pol_sub = pol.add_subparsers(dest="policy_command", required=True)
-    pol.add_argument("--policy-dir", help="default: the configured policy_dir (policies/)")
-    pol.add_argument("--engine", choices=["embedded", "opa"], help="default: the configured policy_engine")
-    pol_sub.add_parser("check", help="load and validate the policy files")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    pc = pol_sub.add_parser("check", help="load and validate the policy files")
     pt = pol_sub.add_parser("test", help="run the case tables (*_cases.yaml) against the engine")
     pt.add_argument("cases", nargs="*", help="case files (default: every *_cases.yaml under the policy directory)")
     pt.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     pe = pol_sub.add_parser("explain", help="the decision and reason for one persona, child and field")
-    pe.add_argument("--persona", required=True)
+    pe.add_argument("--persona", required=True, help="one of `wardgate personas`")
     pe.add_argument("--field", required=True, help="Type.field [@agency] [as label], e.g. Child.address")
     pe.add_argument("--purpose", required=True, choices=[p.value for p in Purpose])
     who = pe.add_mutually_exclusive_group(required=True)
@@ -209,19 +243,31 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--facts", help="JSON child facts instead, e.g. '{\"shielded\": true}'")
     pe.add_argument("--mfa", action="store_true", help="as if the practitioner logged in with two factors")
     pe.add_argument("--break-glass", help="the justification, as a request would give it")
+    policy_parsers = [pol, pc, pt, pe]
+    shared_option(policy_parsers, "--config", metavar="FILE", help=config_help)
+    shared_option(policy_parsers, "--policy-dir", help="default: the configured policy_dir (policies/)")
+    shared_option(policy_parsers, "--engine", choices=["embedded", "opa"], help="default: the configured engine")
     pol.set_defaults(func=_policy)
 
     a = sub.add_parser("audit", help="the audit trail")
-    a.add_argument("--file")
-    a_sub = a.add_subparsers(dest="audit_command", required=True)
-    a_sub.add_parser("verify", help="check the hash chain")
+    a_sub = a.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    av = a_sub.add_parser("verify", help="check the hash chain")
     w = a_sub.add_parser("who-viewed", help="who looked at this child's record, when and why")
     w.add_argument("child_id")
     ws = a_sub.add_parser("who-searched", help="who searched for this name and date of birth (by keyed hash)")
     ws.add_argument("--name", required=True, help="as typed in the search, e.g. 'Amelia Hughes'")
     ws.add_argument("--dob", required=True, help="YYYY-MM-DD")
     ws.add_argument("--postcode", help="only searches that also gave this postcode")
+    audit_parsers = [a, av, w, ws]
+    shared_option(audit_parsers, "--config", metavar="FILE", help=config_help)
+    shared_option(audit_parsers, "--file", help="the audit file (default: the configured audit_path)")
     a.set_defaults(func=_audit)
+
+    c = sub.add_parser("config", help="the deployment's configuration")
+    c_sub = c.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    cc = c_sub.add_parser("check", help="validate settings, connectors, schema, policies and case tables")
+    shared_option([c, cc], "--config", metavar="FILE", help=config_help)
+    c.set_defaults(func=_config)
     return p
 
 
@@ -232,8 +278,13 @@ def _plugin_commands(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return int(args.func(args))
+    """The ``wardgate`` command: every subcommand runs inside the one error boundary."""
+
+    def command() -> int:
+        args = parser().parse_args(argv)
+        return int(args.func(args))
+
+    return run_command(command)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,13 @@ and the body limit in front of it.
 
 The view authenticates the bearer token once per request (the pipeline's first stage reads the result),
 decodes and encodes with orjson, and hands each response's errors to :mod:`gateway.pipeline.respond`.
+
+Media types, as the GraphQL-over-HTTP specification has them: a client that prefers
+``application/graphql-response+json`` (``Accept: application/graphql-response+json, application/json;q=0.9``)
+gets it, and a request that fails before execution (a document that does not parse or validate, variables
+that do not coerce, a refused body) is then a 4xx without a ``data`` entry. Everyone else gets
+``application/json`` as before: 200 with ``"data": null`` and the errors. Every refusal, including a body
+that is not JSON or is a batch, is a GraphQL response with ``extensions.code``, never plain text.
 """
 
 from __future__ import annotations
@@ -11,10 +18,14 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import mimeparse
 import orjson
+from cross_web import HTTPException
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
@@ -23,9 +34,63 @@ from gateway.errors import AuthError
 from gateway.pipeline.context import Context, RequestState
 from gateway.pipeline.respond import format_error, request_id, withheld_errors
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+_OFFERED = [GRAPHQL_RESPONSE, JSON]  # on a tie (*/*, both listed alike) the last, JSON, wins: the older clients'
+
+
+def response_media_type(accept: str | None) -> str:
+    """The media type to answer in for this ``Accept`` header: JSON unless the client prefers the GraphQL one."""
+    if not accept:
+        return JSON
+    try:
+        return str(mimeparse.best_match(_OFFERED, accept) or JSON)
+    except ValueError:  # an Accept header that does not parse: answer as if none were sent
+        return JSON
+
+
+def refusal(status: int, message: str, code: str, media_type: str) -> Response:
+    """A request refused before execution, as a GraphQL response: no ``data`` under the GraphQL media type."""
+    body: dict[str, Any] = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    if media_type == JSON:
+        body = {"data": None, **body}
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+_CODES = {404: "NOT_FOUND", 413: "REQUEST_TOO_LARGE", 414: "REQUEST_TOO_LARGE"}
+
 
 class GatewayView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with the gateway's context, error codes and JSON encoder."""
+    """Strawberry's ASGI view with the gateway's context, error codes, JSON encoder and media types."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:  # Strawberry's refusals (not JSON, a batch, no query, ...): plain text otherwise
+            media_type = response_media_type(request.headers.get("accept"))
+            reason = _REASONS.get(exc.reason, exc.reason)
+            response = refusal(exc.status_code, reason, _CODES.get(exc.status_code, "BAD_REQUEST"), media_type)
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        request.state.sub_response = sub_response  # process_result sets the status of a request error on it
+        return sub_response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or JSON,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
 
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         services = request.app.state.services
@@ -63,10 +128,27 @@ class GatewayView(GraphQL[Context, None]):
             errors += withheld_errors(state.withheld)
             for path, message, extensions in state.extra_errors:
                 errors.append({"message": message, "path": list(path), "extensions": extensions})
+        sub_response: Response | None = getattr(request.state, "sub_response", None)
+        if sub_response is not None and sub_response.media_type == GRAPHQL_RESPONSE and _request_error(result):
+            # The document did not parse or validate, or the variables did not coerce: nothing was executed.
+            sub_response.status_code = 400
+            return {"errors": errors}  # the specification's answer has no data entry
         out: GraphQLHTTPResponse = {"data": result.data}
         if errors:
             out["errors"] = errors
         return out
+
+
+def _request_error(result: ExecutionResult) -> bool:
+    """Whether the request failed before execution: no data, and errors at no path (a field's error has one)."""
+    return result.data is None and bool(result.errors) and all(not e.path for e in result.errors or [])
+
+
+# Strawberry's words for what a client sent, said as the gateway says everything else.
+_REASONS = {
+    "Unable to parse request body as JSON": "the request body is not JSON",
+    "Batching is not enabled": "send one operation per request: a JSON array (batch) is not accepted",
+}
 
 
 def _document_id_to_extensions(data: Any) -> Any:
@@ -94,11 +176,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         if len(scope.get("query_string", b"")) > self.max_bytes:
-            await self._reject(send, 414, "the query string is over the limit")
+            await self._reject(scope, receive, send, 414, "the query string is over the limit")
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send, 413, "the request body is over the limit")
+            await self._reject(scope, receive, send, 413, "the request body is over the limit")
             return
         body = bytearray()
         more = True
@@ -109,7 +191,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await self._reject(send, 413, "the request body is over the limit")
+                await self._reject(scope, receive, send, 413, "the request body is over the limit")
                 return
         replayed = False
 
@@ -122,25 +204,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send: Send, status: int, message: str) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
         if self.on_reject is not None:
             self.on_reject()
-        payload = orjson.dumps(
-            {
-                "data": None,
-                "errors": [
-                    {"message": f"{message} ({self.max_bytes} bytes)", "extensions": {"code": "REQUEST_TOO_LARGE"}}
-                ],
-            }
+        accept = Headers(scope=scope).get("accept")
+        response = refusal(
+            status, f"{message} ({self.max_bytes} bytes)", "REQUEST_TOO_LARGE", response_media_type(accept)
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await response(scope, receive, send)
 
 
 class OperatorRoutes:

@@ -15,6 +15,7 @@ personal data.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -33,13 +34,41 @@ errors_log = logging.getLogger("gateway.errors")
 JSON_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
 
+# What every LogRecord has (3.12 added taskName); anything else on a record came as ``extra=``. uvicorn's
+# color_message repeats the message with terminal colours.
+_STANDARD = {*logging.LogRecord("", 0, "", 0, "", None, None).__dict__, "message", "asctime", "color_message"}
+
+
+class TextFormatter(logging.Formatter):
+    """For people: the JSON format's fields as ``key=value`` after the message, so the text lines carry
+    everything the JSON lines do (route, status, ms, request id, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__(JSON_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # before any traceback, which format() appends
+        line = super().formatMessage(record)
+        fields = [
+            f"{key}={_text(value)}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and value is not None
+        ]
+        return f"{line} {' '.join(fields)}" if fields else line
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple | set | frozenset):
+        value = ",".join(str(v) for v in value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
+
 
 def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for the gateway and uvicorn (whose access log stays off)."""
     formatter: dict[str, Any] = (
         {"()": JsonFormatter, "fmt": JSON_FORMAT, "rename_fields": RENAMED, "timestamp": False}
         if fmt == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        else {"()": TextFormatter}
     )
     return {
         "version": 1,

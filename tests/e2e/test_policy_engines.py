@@ -84,9 +84,10 @@ def plain_child(stack: Stack, n: int = 0):  # type: ignore[no-untyped-def]
 
 
 def unavailable(out: dict) -> bool:
-    return out["data"]["child"] is None and [e["extensions"].get("reason") for e in out["errors"]] == [
-        "POLICY_UNAVAILABLE"
-    ]
+    """Denied for want of a decision: FORBIDDEN_FIELD with the reason POLICY_UNAVAILABLE (as the README says)."""
+    return out["data"]["child"] is None and [
+        (e["extensions"]["code"], e["extensions"].get("reason")) for e in out["errors"]
+    ] == [("FORBIDDEN_FIELD", "POLICY_UNAVAILABLE")]
 
 
 def test_the_opa_gateway_answers_exactly_as_the_embedded_one(stack: Stack, opa: OpaStack) -> None:

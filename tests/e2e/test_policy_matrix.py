@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from support.stack import Stack
+import re
+
+from support.stack import Stack, plain
 
 Q = """query($id: ID!, $purpose: Purpose!, $bg: String) { child(id: $id, purpose: $purpose, breakGlass: $bg) {
   id name { given family } dateOfBirth address { line1 postcode } socialCare { legalStatus }
@@ -128,3 +130,24 @@ def test_policy_explain_fetches_the_child_facts_live_and_audits_the_read(stack: 
     assert [(r["type"], r["childId"], r["practitioner"]) for r in records] == [
         ("policy.explain", child.nhs_number, "P000001")
     ]
+
+
+def test_policy_explain_names_the_agencies_that_did_not_answer(stack: Stack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import orjson
+
+    child = plain(stack, "police-known")
+    stack.faults("police", {"error_rate": 1.0})
+    env = {
+        **os.environ,
+        "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in stack.agencies.items() if k != "directory"}).decode(),
+        "WARDGATE_AUDIT_PATH": str(stack.workdir / "explain-outage-audit.jsonl"),
+    }
+    argv = [sys.executable, "-m", "gateway", "policy", "explain", "--persona", "police-officer", "--mfa"]
+    argv += ["--child", child.nhs_number, "--field", "Child.police", "--purpose", "safeguarding"]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^  NO ANSWER from\s+police \(unavailable\)", out.stdout, re.M), out.stdout

@@ -154,7 +154,10 @@ def test_the_auditor_reads_who_looked_at_a_child_and_no_one_else_can(secure: Sta
 def test_an_unwritable_audit_trail_returns_nothing(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
     workdir = tmp_path_factory.mktemp("no-audit")
     port = free_port_block(1)
-    gateway = start_gateway(port, stack.agencies, workdir, workdir)  # the audit "file" is a directory
+    audit = workdir / "audit.jsonl"
+    gateway = start_gateway(port, stack.agencies, audit, workdir)
+    # `wardgate run` refuses an audit path it cannot write at start; here it breaks while the gateway runs.
+    audit.mkdir()
     try:
         broken = dataclasses.replace(stack, gateway=f"http://127.0.0.1:{port}")
         child = plain(stack)

@@ -125,6 +125,20 @@ def check_rego(text: str) -> list[str]:
     return problems
 
 
+_REGO_ERROR = re.compile(r"\(error \d+:(?P<file>[^|\s]+)\|(?P<offset>\d+)\|\d+\s+\(errormsg \d+:(?P<message>[^)]*)\)")
+
+
+def rego_errors(text: str, modules: dict[str, str]) -> str:
+    """regopy's error (an S-expression naming byte offsets) as ``file:line:column: message``, joined by ``; ``."""
+    found = []
+    for m in _REGO_ERROR.finditer(text):
+        source, offset = modules.get(m["file"], ""), int(m["offset"])
+        line = source.count("\n", 0, offset) + 1
+        column = offset - source.rfind("\n", 0, offset)
+        found.append(f"{m['file']}:{line}:{column}: {m['message']}")
+    return "; ".join(found) if found else " ".join(text.split())
+
+
 class PolicyEngine(abc.ABC):
     """Evaluates the decision document for one input."""
 
@@ -157,6 +171,7 @@ class EmbeddedEngine(PolicyEngine):
 
     async def load(self, bundle: PolicyBundle) -> None:
         interpreter = regopy.Interpreter()
+        interpreter.log_level = regopy.LogLevel.NONE  # else it prints its own error report on stdout
         try:
             for name, text in bundle.modules.items():
                 interpreter.add_module(name, text)
@@ -166,11 +181,9 @@ class EmbeddedEngine(PolicyEngine):
             interpreter.set_input_term(json.dumps({"classes": {}}))
             probe = interpreter.query_bundle(compiled)
             if not probe.ok():
-                raise ConfigError(f"policy does not evaluate: {probe}")
-        except regopy.RegoError as exc:
-            raise ConfigError(f"policy does not compile: {exc}") from exc
-        except RuntimeError as exc:
-            raise ConfigError(f"policy does not compile: {exc}") from exc
+                raise ConfigError(f"policy does not evaluate: {rego_errors(str(probe), bundle.modules)}")
+        except (regopy.RegoError, RuntimeError) as exc:
+            raise ConfigError(f"policy does not compile: {rego_errors(str(exc), bundle.modules)}") from exc
         self._interpreter, self._bundle, self.revision = interpreter, compiled, bundle.revision
 
     async def evaluate(self, policy_input: dict[str, Any]) -> Any:

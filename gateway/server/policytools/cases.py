@@ -29,21 +29,26 @@ against whichever engine is configured — the same path a request takes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import strawberry
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.agencies.connectors import CHILD_SECTIONS
-from gateway.dev import PERSONAS
+from gateway.agencies.connectors import CHILD_SECTIONS, Connector
+from gateway.dev import PERSONAS, ROLES
 from gateway.errors import ConfigError
-from gateway.graphql.labels import FieldTable
+from gateway.graphql.labels import FieldTable, field_table
+from gateway.graphql.schema import Child
 from gateway.pipeline.link import ChildFacts
 from gateway.pipeline.policy.decide import ChildView, Policy
+from gateway.pipeline.policy.engines import PolicyBundle
 from gateway.pipeline.policy.masks import MASKS
 from gateway.types import Decision, FieldClass, Label, Purpose, Subject
+from resolvers import Query
 
 _FIELD = re.compile(
     r"^(?P<coord>[A-Z][A-Za-z]*\.[a-z][A-Za-z0-9]*)"
@@ -53,16 +58,38 @@ _FIELD = re.compile(
 _REASON = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
+class CaseConsent(BaseModel):
+    """A recorded consent, as the social care connector reports it: which service, for which roles and purposes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    roles: list[str]
+    purposes: list[Purpose]
+
+
 class CaseChild(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     shielded: bool = False
     refuge: bool = False
-    consents: list[dict[str, Any]] = Field(default_factory=list)
+    consents: list[CaseConsent] = Field(default_factory=list)
     involved: bool = False
     match: Literal["certain", "probable", "possible"] = "certain"
     weak_agencies: list[str] = Field(default_factory=list)
     complete: bool = True
+
+    def view(self, subject: Subject) -> ChildView:
+        """What policy is told about this child when ``subject`` asks (involved, when ``involved`` says so)."""
+        facts = ChildFacts(
+            shielded=self.shielded,
+            refuge=self.refuge,
+            consents=[consent.model_dump(mode="json") for consent in self.consents],
+            complete=self.complete,
+        )
+        if self.involved:
+            facts.involved.add((subject.agency, subject.practitioner_id))
+        return ChildView.of(facts, subject, match_grade=self.match, weak_agencies=self.weak_agencies)
 
 
 class Case(BaseModel):
@@ -76,7 +103,7 @@ class Case(BaseModel):
     purpose: str
     break_glass: bool = False
     child: CaseChild = Field(default_factory=CaseChild)
-    expect: dict[str, str]
+    expect: dict[str, str] = Field(min_length=1)
     obligations: list[str] | None = None
 
     @field_validator("purpose")
@@ -87,7 +114,8 @@ class Case(BaseModel):
             raise ValueError(f"unknown purpose {value!r}; known: {', '.join(known)}")
         return value
 
-    def subject(self) -> Subject:
+    def subject(self, agencies: Iterable[str] = ()) -> Subject:
+        """Who asks; ``agencies`` (when given) are the agencies a case may name."""
         role, agency, pid = self.role, self.agency, "P-CASE"
         if self.persona is not None:
             persona = next((p for p in PERSONAS if p.name == self.persona), None)
@@ -96,16 +124,13 @@ class Case(BaseModel):
             role, agency, pid = role or persona.role, agency or persona.agency, persona.practitioner_id
         if not role or not agency:
             raise ValueError("a case names a persona, or both role and agency")
+        known = {*agencies, *(r.agency for r in ROLES)} if agencies else set()
+        if known and agency not in known:
+            raise ValueError(f"unknown agency {agency!r}; known: {', '.join(sorted(known))}")
         return Subject(practitioner_id=pid, role=role, agency=agency, mfa=self.two_factor)
 
-    def view(self) -> ChildView:
-        """What policy is told about the case's child."""
-        c = self.child
-        facts = ChildFacts(shielded=c.shielded, refuge=c.refuge, consents=c.consents, complete=c.complete)
-        subject = self.subject()
-        if c.involved:
-            facts.involved.add((subject.agency, subject.practitioner_id))
-        return ChildView.of(facts, subject, match_grade=c.match, weak_agencies=c.weak_agencies)
+    def view(self, subject: Subject) -> ChildView:
+        return self.child.view(subject)
 
 
 class CaseFile(BaseModel):
@@ -123,6 +148,16 @@ class Check:
     mask_given: bool
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedCase:
+    """A case as loaded: every persona, agency, field and expectation in it already checked."""
+
+    source: Path
+    case: Case
+    subject: Subject
+    checks: tuple[Check, ...]
+
+
 @dataclass(slots=True)
 class CaseResult:
     case: Case
@@ -132,10 +167,14 @@ class CaseResult:
 
 
 class Resolver:
-    """Turns ``Type.field [@agency] [as label]`` into a field class, with the schema's labels."""
+    """Turns ``Type.field [@agency] [as label]`` into a field class, with the schema's labels and the agencies
+    the connectors define."""
 
-    def __init__(self, table: FieldTable, section_agencies: dict[str, str], *, spine: str) -> None:
+    def __init__(
+        self, table: FieldTable, section_agencies: dict[str, str], *, spine: str, agencies: Iterable[str] = ()
+    ) -> None:
         self.spine = spine
+        self.agencies = frozenset(agencies) | {spine, *section_agencies.values()}
         self.labels: dict[str, Label] = {}
         self.type_agency: dict[str, str] = {}
         by_name = {cls.__name__: fields for cls, fields in table.items()}
@@ -154,6 +193,16 @@ class Resolver:
                 self.type_agency[cls.__name__] = agency
                 pending.extend(i.target for i in table[cls].values() if i.target is not None)
 
+    @classmethod
+    def for_deployment(cls, schema: strawberry.Schema, connectors: Mapping[str, Connector], *, spine: str) -> Resolver:
+        """The resolver for this schema and these connectors: each section's agency is the connector that fills
+        it (the spine first)."""
+        sections: dict[str, str] = {}
+        for agency in sorted(connectors, key=lambda a: a != spine):
+            for section in connectors[agency].sections:
+                sections.setdefault(section, agency)
+        return cls(field_table(schema, (Query, Child)), sections, spine=spine, agencies=connectors)
+
     def field_class(self, text: str) -> FieldClass:
         m = _FIELD.match(text.strip())
         if m is None:
@@ -164,9 +213,18 @@ class Resolver:
         label = m["label"] or self.labels[coord].value
         if label not in {lb.value for lb in Label}:
             raise ValueError(f"unknown label {label!r} in {text!r}")
+        if m["agency"] and m["agency"] not in self.agencies:
+            raise ValueError(f"unknown agency {m['agency']!r} in {text!r}; known: {', '.join(sorted(self.agencies))}")
         type_name = coord.split(".", 1)[0]
         agency = m["agency"] or self.type_agency.get(coord) or self.type_agency.get(type_name, self.spine)
         return FieldClass(label, agency, coord)
+
+
+def unknown_policy_fields(bundle: PolicyBundle, schema: strawberry.Schema) -> list[str]:
+    """``Type.field`` names written in the policy (Rego or data) that are not fields of the schema: a rule or
+    a list naming one would silently never apply."""
+    known = {info.coordinate for fields in field_table(schema, (Query, Child)).values() for info in fields.values()}
+    return sorted(bundle.named_fields - known)
 
 
 def parse_expectation(text: str) -> tuple[Decision, bool, bool]:
@@ -187,35 +245,54 @@ def parse_expectation(text: str) -> tuple[Decision, bool, bool]:
     return Decision(action, reason, mask), bool(reason), mask is not None  # type: ignore[arg-type]
 
 
-def load_cases(paths: list[Path]) -> list[tuple[Path, Case]]:
-    out: list[tuple[Path, Case]] = []
+def load_cases(paths: list[Path], resolver: Resolver) -> list[LoadedCase]:
+    """Every case of every file, each checked whole (persona, agencies, fields, expectations) before any runs."""
+    out: list[LoadedCase] = []
     for path in paths:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            doc = CaseFile.model_validate(raw)
-        except (yaml.YAMLError, ValidationError, OSError) as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-        out.extend((path, case) for case in doc.cases)
+        for i, case in enumerate(_read_case_file(path)):
+            try:
+                subject = case.subject(resolver.agencies)
+                checks = []
+                for text, expected in case.expect.items():
+                    decision, reason_given, mask_given = parse_expectation(expected)
+                    checks.append(Check(text, resolver.field_class(text), decision, reason_given, mask_given))
+            except ValueError as exc:
+                raise ConfigError(f"{path}: cases[{i}] {case.name!r}: {exc}") from None
+            out.append(LoadedCase(path, case, subject, tuple(checks)))
     if not out:
         raise ConfigError("no cases found (files named *_cases.yaml with a `cases:` list)")
     return out
+
+
+def _read_case_file(path: Path) -> list[Case]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory; give case files (*_cases.yaml)") from None
+    except FileNotFoundError:
+        raise ConfigError(f"case file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError.not_yaml(str(path), exc) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a case table is a mapping with a `cases:` list (see the README)")
+    try:
+        return CaseFile.model_validate(raw).cases
+    except ValidationError as exc:
+        raise ConfigError.invalid(str(path), exc, CaseFile) from None
 
 
 def case_files(root: Path) -> list[Path]:
     return sorted(root.rglob("*_cases.yaml")) if root.is_dir() else [root]
 
 
-async def run_case(policy: Policy, resolver: Resolver, source: Path, case: Case) -> CaseResult:
+async def run_case(policy: Policy, loaded: LoadedCase) -> CaseResult:
     """One evaluation for the whole case; every expectation compared."""
-    try:
-        subject = case.subject()
-        checks = []
-        for text, expected in case.expect.items():
-            decision, reason_given, mask_given = parse_expectation(expected)
-            checks.append(Check(text, resolver.field_class(text), decision, reason_given, mask_given))
-    except ValueError as exc:
-        raise ConfigError(f"{source}: case {case.name!r}: {exc}") from exc
-    outcome = await policy.decide(subject, case.purpose, case.break_glass, case.view(), {c.fc for c in checks})
+    case, subject, checks = loaded.case, loaded.subject, loaded.checks
+    outcome = await policy.decide(subject, case.purpose, case.break_glass, case.view(subject), {c.fc for c in checks})
     failures = []
     for c in checks:
         got = outcome.decisions[c.fc]
@@ -228,7 +305,7 @@ async def run_case(policy: Policy, resolver: Resolver, source: Path, case: Case)
         got_obl = sorted(describe_obligation(o) for o in outcome.obligations)
         if got_obl != sorted(case.obligations):
             failures.append(f"obligations: expected {sorted(case.obligations)}, got {got_obl}")
-    return CaseResult(case, source, failures, len(checks) + (case.obligations is not None))
+    return CaseResult(case, loaded.source, failures, len(checks) + (case.obligations is not None))
 
 
 def describe(d: Decision) -> str:

@@ -10,22 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from gateway.agencies.connectors import load_connectors
-from gateway.config import Settings, load_settings
+from gateway.config import Settings
 from gateway.dev import PERSONAS
-from gateway.errors import AuditUnavailable, ConfigError
-from gateway.graphql.labels import field_table
-from gateway.graphql.schema import Child
+from gateway.errors import AuditUnavailable, ConfigError, UsageError, describe_invalid
 from gateway.identifiers import nhs_number_is_valid
 from gateway.pipeline.link import ChildFacts
 from gateway.pipeline.policy.decide import ChildView, Policy
 from gateway.pipeline.policy.engines import PolicyBundle
 from gateway.server.app import build_engine, build_schema, build_services
+from gateway.server.boundary import command_settings
 from gateway.server.policytools.cases import (
-    Case,
     CaseChild,
     Resolver,
     case_files,
@@ -33,24 +32,23 @@ from gateway.server.policytools.cases import (
     describe_obligation,
     load_cases,
     run_case,
+    unknown_policy_fields,
 )
 from gateway.types import Subject
-from resolvers import Query
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(policy_dir=args.policy_dir, policy_engine=args.engine)
+    return command_settings(args.config, policy_dir=args.policy_dir, policy_engine=args.engine)
 
 
 async def _check(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    bundle = PolicyBundle.load(settings.policy_dir)
+    if unknown := unknown_policy_fields(bundle, build_schema(settings)):
+        raise ConfigError(f"the policy names {', '.join(unknown)}, which the schema does not have")
     engine = build_engine(settings)
     try:
-        bundle = PolicyBundle.load(settings.policy_dir)
         await engine.load(bundle)
-    except ConfigError as exc:
-        print(f"policy check failed: {exc}")
-        return 1
     finally:
         await engine.aclose()
     print(f"policy ok: {len(bundle.modules)} module(s), revision {bundle.revision}, engine {type(engine).__name__}")
@@ -58,28 +56,19 @@ async def _check(args: argparse.Namespace) -> int:
 
 
 def _resolver(settings: Settings) -> Resolver:
-    table = field_table(build_schema(settings), (Query, Child))
     connectors = load_connectors(settings.connectors, {}, spine=settings.spine, development=True)
-    sections: dict[str, str] = {}
-    for agency in sorted(connectors, key=lambda a: a != settings.spine):  # the spine first
-        for section in connectors[agency].sections:
-            sections.setdefault(section, agency)
-    return Resolver(table, sections, spine=settings.spine)
+    return Resolver.for_deployment(build_schema(settings), connectors, spine=settings.spine)
 
 
 async def _test(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    files = [Path(p) for p in args.cases] if args.cases else case_files(settings.policy_dir)
+    cases = load_cases(files, _resolver(settings))  # every case checked whole before the engine is started
     engine = build_engine(settings)
     policy = Policy(engine, root=settings.policy_dir)
     try:
-        files = [Path(p) for p in args.cases] if args.cases else case_files(settings.policy_dir)
-        cases = load_cases(files)
-        resolver = _resolver(settings)
         await policy.load()
-        results = [await run_case(policy, resolver, path, case) for path, case in cases]
-    except ConfigError as exc:
-        print(f"policy test could not run: {exc}")
-        return 2
+        results = [await run_case(policy, loaded) for loaded in cases]
     finally:
         await engine.aclose()
     failed = [r for r in results if r.failures]
@@ -102,36 +91,21 @@ async def _explain(args: argparse.Namespace) -> int:
     settings = _settings(args)
     persona = next((p for p in PERSONAS if p.name == args.persona), None)
     if persona is None:
-        print(f"unknown persona {args.persona!r}; known: {', '.join(p.name for p in PERSONAS)}")
-        return 2
+        raise UsageError(f"unknown persona {args.persona!r}; known: {', '.join(p.name for p in PERSONAS)}")
     subject = Subject(persona.practitioner_id, persona.role, persona.agency, args.mfa, persona.title)
     try:
-        resolver = _resolver(settings)
-        fc = resolver.field_class(args.field)
-    except (ConfigError, ValueError) as exc:
-        print(f"cannot explain: {exc}")
-        return 2
+        fc = _resolver(settings).field_class(args.field)
+    except ValueError as exc:
+        raise UsageError(f"--field: {exc}") from None
+    view, source, unanswered = _given_facts(args, subject)
+    if view is None:
+        facts, source, unanswered = await _live_facts(settings, subject, args.child, args.purpose)
+        view = ChildView.of(facts, subject)
     engine = build_engine(settings)
     policy = Policy(engine, root=settings.policy_dir)
     try:
         await policy.load()
-        if args.facts is not None:
-            try:
-                child = CaseChild.model_validate(json.loads(args.facts))
-            except ValueError as exc:
-                print(f"--facts is not a child-facts object: {exc}")
-                return 2
-            view = Case(
-                name="explain", persona=persona.name, two_factor=args.mfa, purpose=args.purpose, expect={}, child=child
-            ).view()
-            source = "given with --facts"
-        else:
-            facts, source = await _live_facts(settings, subject, args.child, args.purpose)
-            view = ChildView.of(facts, subject)
         outcome = await policy.decide(subject, args.purpose, bool(args.break_glass), view, {fc})
-    except ConfigError as exc:
-        print(f"cannot explain: {exc}")
-        return 2
     finally:
         await engine.aclose()
     decision = outcome.decisions[fc]
@@ -140,6 +114,8 @@ async def _explain(args: argparse.Namespace) -> int:
     print(f"purpose      {args.purpose}{'  with break-glass' if args.break_glass else ''}")
     print(f"field        {fc.coordinate}  label {fc.label}, from {fc.agency}")
     print(f"child facts  ({source})")
+    if unanswered:
+        print(f"  NO ANSWER from      {unanswered}: the facts and decision are what a request would get now")
     print(f"  shielded            {view.shielded}")
     print(f"  refuge              {view.refuge}")
     print(f"  consents            {json.dumps([dict(c) for c in view.consents])}")
@@ -153,25 +129,46 @@ async def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _live_facts(settings: Settings, subject: Subject, child_id: str, purpose: str) -> tuple[ChildFacts, str]:
+def _given_facts(args: argparse.Namespace, subject: Subject) -> tuple[ChildView | None, str, str]:
+    if args.facts is None:
+        return None, "", ""
+    try:
+        child = CaseChild.model_validate(json.loads(args.facts))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--facts is not JSON: {exc}") from None
+    except ValidationError as exc:
+        raise UsageError(f"--facts is not a child-facts object: {describe_invalid(exc, CaseChild)}") from None
+    return child.view(subject), "given with --facts", ""
+
+
+async def _live_facts(settings: Settings, subject: Subject, child_id: str, purpose: str) -> tuple[ChildFacts, str, str]:
     """The facts a real request would have: the child pipeline's own plan, fan-out and linking, against the
-    configured agencies (and the read audited, as any read is)."""
+    configured agencies (and the read audited, as any read is). Which agencies gave no usable answer is read
+    from this run's own metrics, which count each agency's failure by its code."""
     if not nhs_number_is_valid(child_id.replace(" ", "")):
-        raise ConfigError(f"{child_id!r} is not a valid NHS number")
+        raise UsageError(f"--child {child_id!r} is not a valid NHS number (10 digits with a check digit)")
     services = build_services(settings, build_schema(settings))
     try:
         facts, plan = await services.child.facts(subject, child_id, purpose, "policy-explain")
     except AuditUnavailable as exc:
-        raise ConfigError("the audit trail cannot be written, so no live facts are shown") from exc
+        raise ConfigError(
+            f"the audit trail {settings.audit_path} cannot be written, so no live facts are shown"
+        ) from exc
     finally:
         await services.upstream.aclose()
-    return facts, f"fetched live from {', '.join(sorted(plan.agencies))}"
+    failed = {
+        sample.labels["agency"]: sample.labels["code"]
+        for metric in services.metrics.agency_errors.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.value > 0
+    }
+    if failed and set(failed) >= plan.agencies:
+        where = ", ".join(f"{a} at {services.clients[a].base_url} ({code})" for a, code in sorted(failed.items()))
+        raise ConfigError(f"no agency answered: {where}; are they running (wardgate mocks)? Or give --facts instead")
+    unanswered = ", ".join(f"{a} ({code})" for a, code in sorted(failed.items()))
+    return facts, f"fetched live from {', '.join(sorted(plan.agencies))}", unanswered
 
 
 def main(args: argparse.Namespace) -> int:
     commands = {"check": _check, "test": _test, "explain": _explain}
-    command = commands.get(args.policy_command)
-    if command is None:
-        print(f"unknown policy command {args.policy_command!r}", file=sys.stderr)
-        return 2
-    return asyncio.run(command(args))
+    return asyncio.run(commands[args.policy_command](args))

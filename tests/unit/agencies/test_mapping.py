@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gateway.agencies.mapping import compile_path, compile_spec
 from gateway.config import PROJECT_ROOT
+from gateway.errors import ConfigError
 
 ROOT = PROJECT_ROOT
 
@@ -163,3 +164,41 @@ def test_dates_in_the_iso_format_are_read_as_strptime_reads_them(text: str) -> N
         return None if value == "" else dt.datetime.strptime(value, "%Y-%m-%d").date()
 
     assert outcome(lambda d: read({"d": d}), text) == outcome(strptime, text)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "problem"),
+    [
+        ("%Y-%q-%d", "'%Y-%q-%d' is not a date format: 'q' is a bad directive"),
+        ("%Y-%m", "'%Y-%m' does not give a whole date"),
+        ("YYYY-MM-DD", "expected a strptime format"),
+        (20140302, "expected a strptime format"),
+    ],
+)
+def test_a_date_format_that_cannot_read_a_date_stops_loading(fmt: object, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"nursery.yaml: dob.date: {problem}")):
+        compile_spec({"path": "dob", "date": fmt}, "nursery.yaml: dob")
+
+
+def test_every_date_format_in_the_shipped_connectors_reads_dates() -> None:
+    formats = re.findall(r'date: "([^"]+)"', "".join(p.read_text() for p in (ROOT / "connectors").glob("*.yaml")))
+    assert len(formats) > 10
+    for fmt in formats:
+        assert compile_spec({"path": "d", "date": fmt}, "x")({"d": dt.date(2014, 3, 2).strftime(fmt)}) == dt.date(
+            2014, 3, 2
+        )
+
+
+def test_an_agency_value_that_does_not_fit_is_logged_once_by_file_and_key_never_by_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    extract = compile_spec({"path": "dob", "date": "%d/%m/%Y"}, "connectors/nursery.yaml: record.demographics.dob")
+    with caplog.at_level("WARNING", logger="gateway.mapping"):
+        for _ in range(3):
+            with pytest.raises(ValueError):
+                extract({"dob": "2014-03-02"})
+    [record] = caplog.records
+    assert record.mapping == "connectors/nursery.yaml: record.demographics.dob"  # type: ignore[attr-defined]
+    assert record.expected == "date format '%d/%m/%Y'"  # type: ignore[attr-defined]
+    assert record.shape == "9999-99-99"  # type: ignore[attr-defined]
+    assert "2014" not in caplog.text

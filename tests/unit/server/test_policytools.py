@@ -19,8 +19,10 @@ REGO = PROJECT_ROOT / "policies/wardgate/access/access.rego"
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit code, and what the command wrote (stdout, then stderr where a mistake is reported)."""
     code = main(argv)
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
 def test_the_shipped_table_passes_on_the_embedded_engine(capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,3 +103,14 @@ def test_explain_gives_the_decision_and_reason_for_given_facts(capsys: pytest.Ca
     assert code == 0 and re.search(r"^decision\s+allow CONTACT$", out, re.M), out
     code, out = run([*argv, "--facts", '{"shieldd": true}'], capsys)
     assert code == 2 and "not a child-facts object" in out
+
+
+def test_the_readme_case_table_runs_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's example, copied into a file, is a whole case table that passes on the shipped policy."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    example = readme.split("saved as `my_cases.yaml`", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    table = tmp_path / "my_cases.yaml"
+    table.write_text(example)
+    code, out = run(["policy", "test", str(table)], capsys)
+    assert code == 0, out
+    assert re.search(r"^2 cases, 7 checks, 0 case\(s\) failed", out, re.M), out
