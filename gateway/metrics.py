@@ -79,6 +79,21 @@ class Metrics:
         self.rejections = Counter(
             "wardgate_requests_rejected_total", "Requests refused before execution, by code", ["code"], registry=r
         )
+        # Data quality, in aggregate only (what `wardgate quality` reports): never a child or a practitioner.
+        self.linked = Counter(
+            "wardgate_link_records_total",
+            "Agency records found for a child, by how they were linked to the spine (nhs_number, cross_reference,"
+            " demographics; unmatched: returned but not linked) and grade",
+            ["agency", "via", "grade"],
+            registry=r,
+        )
+        self.disagreements = Counter(
+            "wardgate_link_disagreements_total",
+            "Linked records that disagree with the spine, by agency and field (dateOfBirth, name, address.postcode,"
+            " deceased)",
+            ["agency", "field"],
+            registry=r,
+        )
 
     def decisions(self, decisions: Iterable[Decision], *, cached: bool) -> None:
         flag = "true" if cached else "false"

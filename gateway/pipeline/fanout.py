@@ -155,18 +155,33 @@ class FanOut:
             return None
         return self._link(connector, lookup, raw, nhs_number, spine)
 
-    async def search(self, agency: str, values: Mapping[str, Any], call: CallContext, deadline: float) -> list[Any]:
-        """Run an agency's demographic ``search`` lookup; raw records, unfiltered (the caller grades them)."""
+    def _search_lookup(self, agency: str) -> Lookup | None:
+        """How an agency is searched by name and date of birth: its ``search``, else its demographic lookup."""
         connector = self.connectors[agency]
-        if connector.search is None:
+        if connector.search is not None:
+            return connector.search
+        return next((lk for lk in connector.lookups if lk.spec.by == "demographics"), None)
+
+    def can_search(self, agency: str) -> bool:
+        return self._search_lookup(agency) is not None
+
+    async def search(self, agency: str, values: Mapping[str, Any], call: CallContext, deadline: float) -> list[Any]:
+        """Search an agency by name and date of birth; its raw records, unfiltered (the caller links them).
+        A failure is raised as the agency's :class:`~gateway.errors.AgencyError`."""
+        connector = self.connectors[agency]
+        lookup = self._search_lookup(agency)
+        if lookup is None:
             return []
         try:
-            raw = await self._call(connector, connector.search, values, call.headers(), deadline)
+            raw = await self._call(connector, lookup, values, call.headers(), deadline)
         except MissingValue:
             return []
+        except AgencyError as exc:
+            self._errors.labels(agency, status_of(exc)).inc()
+            raise
         if raw is None:
             return []
-        found = connector.search.records(raw)
+        found = lookup.records(raw)
         if not isinstance(found, list):
             raise AgencyBadResponse(agency, f"{agency} sent search results in an unexpected shape")
         return [r for r in found if isinstance(r, dict)]

@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.agencies.connectors import CHILD_SECTIONS, SECTIONS, Connector
 from gateway.errors import AgencyBadResponse, AgencyError
+from gateway.metrics import Metrics
 from gateway.pipeline.records import AgencyAnswer, Demographics, extract_demographics
 from gateway.types import Label, MatchGrade
 
@@ -161,9 +162,10 @@ OBSERVED = (
 class Linker:
     """Builds a :class:`Profile` from the fan-out's answers. Stateless; built once at start-up."""
 
-    def __init__(self, connectors: Mapping[str, Connector], *, spine: str) -> None:
+    def __init__(self, connectors: Mapping[str, Connector], *, spine: str, metrics: Metrics | None = None) -> None:
         self.connectors = connectors
         self.spine = spine
+        self.metrics = metrics
         # How sensitive the fact that an agency holds a record is: its connector's presence label.
         self.presence: dict[str, Label] = {a: c.spec.presence_label for a, c in connectors.items()}
         self.providers: dict[str, list[str]] = {}
@@ -175,7 +177,8 @@ class Linker:
         )
         self.fact_agencies = frozenset(a for a, c in connectors.items() if c.facts)
 
-    def link(self, nhs_number: str, answers: Mapping[str, AgencyAnswer]) -> Profile:
+    def link(self, nhs_number: str, answers: Mapping[str, AgencyAnswer], *, count: bool = True) -> Profile:
+        """The child's profile from every agency's answer; ``count`` adds it to the data-quality counters."""
         profile = Profile(nhs_number, self.spine, involvement_classes=self.involvement_classes)
         facts = profile.facts
         bad: dict[str, AgencyError] = {}
@@ -214,7 +217,23 @@ class Linker:
                     if name in ("shielded", "refuge"):  # unknown: neither true nor false
                         setattr(facts, name, None)
         self._observe(profile, answers)
+        if count and self.metrics is not None:
+            self._count(profile, answers, self.metrics)
         return profile
+
+    def _count(self, profile: Profile, answers: Mapping[str, AgencyAnswer], metrics: Metrics) -> None:
+        """The data-quality counters: how each agency's records linked, and where they disagree with the spine."""
+        for agency, answer in answers.items():
+            if answer.error is not None or agency == self.spine:
+                continue
+            for record in answer.records:
+                metrics.linked.labels(agency, record.via, record.grade).inc()
+            if answer.candidates:
+                metrics.linked.labels(agency, "unmatched", "none").inc(len(answer.candidates))
+        spine_values = {o.field: same_value(o.value) for o in profile.observations if o.agency == self.spine}
+        for o in profile.observations:
+            if o.agency != self.spine and o.field in spine_values and same_value(o.value) != spine_values[o.field]:
+                metrics.disagreements.labels(o.agency, o.field).inc()
 
     def _take(self, profile: Profile, agency: str, answer: AgencyAnswer) -> None:
         connector = self.connectors[agency]
@@ -297,3 +316,8 @@ class Linker:
                 value = values[name]
                 if value is not None:
                     profile.observations.append(Observation(name, coordinate, agency, value))
+
+
+def same_value(value: str) -> str:
+    """Values that differ only in case or spacing are the same value."""
+    return "".join(ch for ch in value.casefold() if ch.isalnum())

@@ -152,7 +152,7 @@ def build_services(
     policy = Policy(engine, root=settings.policy_dir, metrics=metrics)
     matcher = matcher or build_matcher(settings)
     fanout = FanOut(connectors, clients, matcher, metrics, spine=spine)
-    linker = Linker(connectors, spine=spine)
+    linker = Linker(connectors, spine=spine, metrics=metrics)
     notifier = Notifier(connectors, upstream, sink, batch_ms=settings.notify_batch_ms)
     searches = Quota("search", settings.search_rate, settings.rate_limit_storage, noun="searches")
     lookups = Quota("child", settings.child_rate, settings.rate_limit_storage, noun="child look-ups")

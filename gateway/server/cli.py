@@ -21,6 +21,7 @@ from gateway.dev.tokens import dev_token
 from gateway.errors import ConfigError, UsageError
 from gateway.pipeline.audit import read_records, verify
 from gateway.pipeline.search import search_digest
+from gateway.server import quality
 from gateway.server.boundary import (
     PORT,
     CommandParser,
@@ -198,6 +199,14 @@ def describe_access(record: dict[str, object]) -> str:
     return line + f"  request {record.get('requestId')}"
 
 
+def _quality(args: argparse.Namespace) -> int:
+    settings = command_settings(args.config)
+    url = args.metrics or f"http://{settings.operator_host}:{settings.operator_port}/metrics"
+    for line in quality.report(quality.read(quality.fetch(url))):
+        print(line)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = CommandParser(prog="wardgate", description=__doc__)
     p.add_argument("--version", action="version", version=f"wardgate {package_version()}")
@@ -262,6 +271,13 @@ def parser() -> argparse.ArgumentParser:
     shared_option(audit_parsers, "--config", metavar="FILE", help=config_help)
     shared_option(audit_parsers, "--file", help="the audit file (default: the configured audit_path)")
     a.set_defaults(func=_audit)
+
+    q = sub.add_parser("quality", help="how each agency's records link to the spine (counts only)")
+    q.add_argument("--config", metavar="FILE", help=config_help)
+    q.add_argument(
+        "--metrics", metavar="URL", help="a gateway's /metrics (default: this configuration's operator listener)"
+    )
+    q.set_defaults(func=_quality)
 
     c = sub.add_parser("config", help="the deployment's configuration")
     c_sub = c.add_subparsers(dest="config_command", required=True, metavar="COMMAND")

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.graphql.labels import FieldTable
-from gateway.pipeline.link import Observation
+from gateway.pipeline.link import Observation, same_value
 from gateway.pipeline.policy.decide import ANY_FIELD
 from gateway.pipeline.policy.masks import MASKS
 from gateway.types import DENY_UNAVAILABLE, MATCH_ORDER, Decision, FieldClass, Label
@@ -104,11 +104,6 @@ def conflicts(
         by_field.setdefault(o.field, []).append({"agency": o.agency, "value": value})
     out = []
     for name, values in by_field.items():
-        if len({_same(v["value"]) for v in values}) > 1:
+        if len({same_value(str(v["value"])) for v in values}) > 1:
             out.append({"field": name, "values": values})
     return out
-
-
-def _same(value: Any) -> str:
-    """Values that differ only in case or spacing (``WG1 2AB``, ``wg12ab``) are the same value."""
-    return "".join(ch for ch in str(value).casefold() if ch.isalnum())
