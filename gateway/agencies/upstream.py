@@ -179,7 +179,8 @@ class HttpxUpstream(UpstreamClient):
     ) -> UpstreamResponse:
         async with (
             _calling(timeout, _HTTPX_ERRORS),
-            self._client.stream("GET", url, params=dict(params), headers=dict(headers)) as resp,
+            # httpx replaces a URL's query with ``params`` even when they are empty: pass them only if given
+            self._client.stream("GET", url, params=dict(params) or None, headers=dict(headers)) as resp,
         ):
             length = resp.headers.get("content-length")
             declared = int(length) if length is not None and length.isdigit() else None

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.agencies.upstream import AiohttpUpstream, UpstreamTimeout
+from gateway.agencies.upstream import AiohttpUpstream, HttpxUpstream, UpstreamClient, UpstreamTimeout
 
 
 async def test_a_cookie_one_agency_answer_sets_never_rides_on_a_later_call() -> None:
@@ -57,3 +57,26 @@ async def test_a_call_past_its_timeout_is_a_timeout_and_ends_at_the_timeout() ->
             assert time.perf_counter() - started < 1.0
         finally:
             await upstream.aclose()
+
+
+@pytest.mark.parametrize("make", [AiohttpUpstream, HttpxUpstream], ids=["aiohttp", "httpx"])
+async def test_the_query_built_into_the_url_reaches_the_agency(make: type[UpstreamClient]) -> None:
+    """Callers put the lookup's query in the URL (percent-encoded) and pass no separate params: a client
+    that dropped it would send every search without the name and date of birth."""
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(dict(request.query))
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/api/persons", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        upstream = make()
+        try:
+            url = str(server.make_url("/api/persons")) + "?surname=O%27Brien&dob=20201008"
+            r = await upstream.get(url, params={}, headers={}, timeout=5, max_bytes=1024)
+            assert r.status == 200
+        finally:
+            await upstream.aclose()
+    assert seen == [{"surname": "O'Brien", "dob": "20201008"}]
