@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.agencies.mapping import Extractor, check_date_format, compile_path, compile_spec
 from gateway.agencies.templates import PLACEHOLDERS
@@ -190,6 +190,11 @@ class ConnectorSpec(BaseModel):
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     presence_label: Label = Label.INVOLVEMENT
     lookups: list[LookupSpec] = Field(min_length=1)
+    # concurrent (the default): every lookup starts as soon as its input exists, precedence is applied
+    # after; sequential: each lookup only when the one before found nothing (fewest calls, for a
+    # rate-limited supplier) — which makes the answer later exactly when the agency holds no record, so
+    # it is allowed only for an agency whose holding a record nobody may be denied (presence_label identity).
+    lookup_mode: Literal["concurrent", "sequential"] = "concurrent"
     search: LookupSpec | None = None
     record: RecordSpec
     facts: dict[str, Any] = Field(default_factory=dict)
@@ -220,6 +225,16 @@ class ConnectorSpec(BaseModel):
         if unknown := set(value) - set(SECTIONS):
             raise ValueError(f"unknown sections {sorted(unknown)}; known: {sorted(SECTIONS)}")
         return value
+
+    @model_validator(mode="after")
+    def _sequential_only_where_presence_is_no_secret(self) -> ConnectorSpec:
+        if self.lookup_mode == "sequential" and self.presence_label is not Label.IDENTITY and len(self.lookups) > 1:
+            raise ValueError(
+                "lookup_mode: sequential would let a requester time whether this agency holds a record (a fallback"
+                " lookup runs only when the first finds nothing), and its presence_label is"
+                f" {self.presence_label.value}; use concurrent"
+            )
+        return self
 
     @field_validator("facts")
     @classmethod

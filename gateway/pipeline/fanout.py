@@ -8,8 +8,14 @@ in flight together and dependent ones start the moment their input arrives.
 Every lookup an agency's connector lists is made, not only until one finds the child: which calls are
 made, and when the answer is ready, must not tell anyone whether the agency holds a record (a fallback
 search made only when the first lookup found nothing is a second round trip a requester could time).
+The one exception is an agency whose holding a record is no secret from anyone who may ask (presence
+labelled identity or involvement): a fallback of theirs whose input arrives after an earlier lookup has
+already found the child is left out, since the request waits for a second round anyway.
 Precedence is applied afterwards, exactly as a sequential chain would: the first lookup in the
-connector's order that linked records wins (NHS number over cross-reference over demographics).
+connector's order that linked records wins (NHS number over cross-reference over demographics), and a
+cross-reference waits for exactly the records that precedence settles on. A connector may ask for
+``lookup_mode: sequential`` (fewest calls) only where that timing tells nothing: see
+:class:`gateway.agencies.connectors.ConnectorSpec`.
 
 Each agency's outcome is an :class:`AgencyAnswer`; a failure is recorded on it, never raised, so one
 agency down never fails the request.
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from gateway.agencies.client import AgencyClient
@@ -30,7 +36,7 @@ from gateway.errors import AgencyBadResponse, AgencyError, AgencyUnavailable
 from gateway.metrics import Metrics
 from gateway.pipeline.link import Matcher
 from gateway.pipeline.records import AgencyAnswer, CallContext, Demographics, LinkedRecord, extract_demographics
-from gateway.types import MATCH_ORDER
+from gateway.types import MATCH_ORDER, Label
 
 STATUS_BY_CODE = {"AGENCY_TIMEOUT": "timeout", "AGENCY_BAD_RESPONSE": "bad-response"}
 
@@ -50,6 +56,49 @@ class _Found:
         self.candidates: list[Any] = []
 
 
+class _Progress:
+    """Where one agency's lookups have got to, for the lookups waiting on it.
+
+    ``linked`` resolves as soon as which records the agency links is settled: when a lookup has linked
+    some and every lookup before it (in precedence) is done and linked none — usually well before the
+    agency's last lookup answers. A cross-reference waits on this, not on the whole answer.
+    """
+
+    __slots__ = ("linked", "outcomes")
+
+    def __init__(self, lookups: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.outcomes: list[_Found | object | None] = [_PENDING] * lookups
+        self.linked: asyncio.Future[list[LinkedRecord]] = loop.create_future()
+
+    def done(self, index: int, outcome: _Found | None) -> None:
+        self.outcomes[index] = outcome
+        for result in self.outcomes:
+            if result is _PENDING:
+                return
+            if isinstance(result, _Found) and result.linked:
+                self.settle(sorted(result.linked, key=lambda r: MATCH_ORDER[r.grade]))
+                return
+
+    def settle(self, records: list[LinkedRecord]) -> None:
+        if not self.linked.done():
+            self.linked.set_result(records)
+
+    def found_before(self, index: int) -> bool:
+        """Has a lookup before ``index`` linked records, with every one before that done and empty?"""
+        for result in self.outcomes[:index]:
+            if result is _PENDING:
+                return False
+            if isinstance(result, _Found) and result.linked:
+                return True
+        return False
+
+
+_PENDING = object()
+# Agencies whose holding a record every requester who may ask about a child may know: an unneeded fallback
+# of theirs may be left out (see FanOut._agency).
+SKIPPABLE = frozenset({Label.IDENTITY, Label.INVOLVEMENT})
+
+
 class FanOut:
     """Calls agencies for one child. Built once at start-up; :meth:`run` is per request."""
 
@@ -61,12 +110,20 @@ class FanOut:
         metrics: Metrics,
         *,
         spine: str,
+        sequential: frozenset[str] | None = None,
     ) -> None:
         self.connectors = connectors
         self.clients = clients
         self.matcher = matcher
         self.spine = spine
         self._errors = metrics.agency_errors
+        # Agencies whose lookups run one after another (their connectors' lookup_mode; ``sequential`` replaces
+        # that, so the two orders can be compared, as the tests and benchmarks do).
+        self.sequential = (
+            sequential
+            if sequential is not None
+            else frozenset(a for a, c in connectors.items() if c.spec.lookup_mode == "sequential")
+        )
 
     async def run(
         self, agencies: frozenset[str], nhs_number: str, call: CallContext, deadline: float
@@ -74,10 +131,12 @@ class FanOut:
         """Answers for every agency in ``agencies``; ``deadline`` is a ``loop.time()`` value."""
         loop = asyncio.get_running_loop()
         futures: dict[str, asyncio.Future[AgencyAnswer]] = {a: loop.create_future() for a in agencies}
+        progress = {a: _Progress(len(self.connectors[a].lookups), loop) for a in agencies}
         headers = call.headers()
 
         async def one(agency: str) -> None:
-            answer = await self._agency(agency, nhs_number, headers, deadline, futures)
+            answer = await self._agency(agency, nhs_number, headers, deadline, futures, progress)
+            progress[agency].settle(answer.records)
             futures[agency].set_result(answer)
 
         tasks = [asyncio.create_task(one(a)) for a in agencies]
@@ -96,14 +155,24 @@ class FanOut:
         headers: dict[str, str],
         deadline: float,
         futures: Mapping[str, asyncio.Future[AgencyAnswer]],
+        progress: Mapping[str, _Progress],
     ) -> AgencyAnswer:
         connector = self.connectors[agency]
         answer = AgencyAnswer(agency)
         started = time.perf_counter()
+        mine = progress[agency]
+        # A fallback whose input arrives after a lookup before it has already found the child need not be
+        # made, where that cannot be timed: only for an agency whose holding a record anyone who may ask about
+        # the child may know (and every request makes a second-round call anyway: the facts agencies').
+        skippable = connector.spec.presence_label in SKIPPABLE
         lookups = [
-            self._lookup(connector, lookup, nhs_number, headers, deadline, futures) for lookup in connector.lookups
+            self._lookup(connector, i, lookup, nhs_number, headers, deadline, futures, progress, skippable)
+            for i, lookup in enumerate(connector.lookups)
         ]
-        outcomes = await asyncio.gather(*lookups, return_exceptions=True)
+        if agency in self.sequential:
+            outcomes = await self._in_order(lookups)
+        else:
+            outcomes = await asyncio.gather(*lookups, return_exceptions=True)
         try:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException) and not isinstance(outcome, AgencyError):
@@ -123,19 +192,62 @@ class FanOut:
             answer.status = status_of(exc)
             answer.records, answer.candidates = [], []
             self._errors.labels(agency, answer.status).inc()
+        mine.settle(answer.records)
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return answer
+
+    @staticmethod
+    async def _in_order(lookups: list[Coroutine[Any, Any, _Found | None]]) -> list[Any]:
+        """Each lookup only when the ones before found nothing (and none failed)."""
+        outcomes: list[Any] = []
+        for i, lookup in enumerate(lookups):
+            try:
+                outcome: Any = await lookup
+            except AgencyError as exc:
+                outcome = exc
+            outcomes.append(outcome)
+            if isinstance(outcome, AgencyError) or (isinstance(outcome, _Found) and outcome.linked):
+                for skipped in lookups[i + 1 :]:
+                    skipped.close()  # never started: nothing to wait for
+                break
+        return outcomes
 
     async def _lookup(
         self,
         connector: Connector,
+        index: int,
         lookup: Lookup,
         nhs_number: str,
         headers: dict[str, str],
         deadline: float,
         futures: Mapping[str, asyncio.Future[AgencyAnswer]],
+        progress: Mapping[str, _Progress],
+        skippable: bool,
     ) -> _Found | None:
         """One lookup: ``None`` when it cannot run for this child (its input does not exist)."""
+        mine = progress[connector.agency]
+        try:
+            found = await self._lookup_once(
+                connector, index, lookup, nhs_number, headers, deadline, futures, progress, skippable
+            )
+        except AgencyError:
+            mine.done(index, None)
+            raise
+        mine.done(index, found)
+        return found
+
+    async def _lookup_once(
+        self,
+        connector: Connector,
+        index: int,
+        lookup: Lookup,
+        nhs_number: str,
+        headers: dict[str, str],
+        deadline: float,
+        futures: Mapping[str, asyncio.Future[AgencyAnswer]],
+        progress: Mapping[str, _Progress],
+        skippable: bool,
+    ) -> _Found | None:
         values: dict[str, Any] = {"nhs_number": nhs_number}
         by = lookup.spec.by
         spine: Demographics | None = None
@@ -145,10 +257,12 @@ class FanOut:
                 return None
             values.update(given=spine.given, family=spine.family, dob=spine.dob, postcode=spine.postcode)
         elif by == "cross_reference":
-            keys = await self._cross_references(lookup, futures)
+            keys = await self._cross_references(lookup, progress)
             if not keys:
                 return _Found()  # nothing refers to a record here: a lookup that found nothing
             values["key"] = keys[0]
+        if skippable and progress[connector.agency].found_before(index):
+            return _Found()  # a lookup before this one already found the child: it would not be taken
         try:
             raw = await self._call(connector, lookup, values, headers, deadline)
         except MissingValue:
@@ -197,14 +311,15 @@ class FanOut:
             answer.demographics = extract_demographics(self.connectors[self.spine], answer.records[0].raw)
         return answer.demographics
 
-    async def _cross_references(self, lookup: Lookup, futures: Mapping[str, asyncio.Future[AgencyAnswer]]) -> list[str]:
+    async def _cross_references(self, lookup: Lookup, progress: Mapping[str, _Progress]) -> list[str]:
+        """The keys the source agency's linked records give, as soon as which records those are is settled."""
         source = lookup.spec.from_agency
-        if source is None or source not in futures:
+        if source is None or source not in progress:
             return []
-        answer = await asyncio.shield(futures[source])
+        records = await asyncio.shield(progress[source].linked)
         extractor = self.connectors[source].cross_references
         keys: list[str] = []
-        for record in answer.records:
+        for record in records:
             refs = extractor(record.raw) if extractor else None
             if isinstance(refs, dict) and refs.get(lookup.spec.key):
                 keys.append(str(refs[lookup.spec.key]))
