@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     agency_max_in_flight: int = Field(64, ge=1, le=10_000)
     breaker_threshold: int = Field(5, ge=1, le=1_000)  # consecutive failures that open an agency's circuit
     breaker_reset_s: float = Field(15.0, gt=0, le=3_600)  # open this long, then one probe (half-open)
+    # A read slower than its agency's recent 95th percentile gets a second attempt; the first answer wins.
+    hedge_reads: bool = False
     # Notifications of restricted reads wait this long in each agency's outbox, then go as one batch.
     notify_batch_ms: float = Field(100.0, ge=0, le=10_000)
 

@@ -43,6 +43,12 @@ class Metrics:
         self.agency_retries = Counter(
             "wardgate_agency_retries_total", "Retried reads to an agency", ["agency"], registry=r
         )
+        self.agency_hedges = Counter(
+            "wardgate_agency_hedged_total",
+            "Second attempts of reads slower than the agency's recent 95th percentile (hedge_reads)",
+            ["agency"],
+            registry=r,
+        )
         self.circuit_state = Gauge(
             "wardgate_agency_circuit_state",
             "Circuit breaker state per agency: 0 closed, 1 half-open, 2 open",

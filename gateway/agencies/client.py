@@ -12,8 +12,11 @@ unexpected status, a body over the size limit or one that cannot be decoded) is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Collection, Mapping
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import orjson
@@ -49,6 +52,7 @@ class AgencyClient:
         decode: Decoder = orjson.loads,
         timeout_s: float = 1.5,
         max_bytes: int = 2 << 20,
+        hedge: bool = False,
     ) -> None:
         self.agency = agency
         self.base_url = str(URL(base_url)).rstrip("/")  # percent-encoded once: paths and queries are appended
@@ -58,6 +62,12 @@ class AgencyClient:
         self.decode = decode
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
+        # Hedging (off unless asked for): a read that has taken longer than this agency's recent 95th
+        # percentile gets a second attempt, and the first answer wins. Reads are idempotent, so a duplicate
+        # costs the agency a call and nothing else.
+        self.hedge = hedge
+        self._recent: deque[float] = deque(maxlen=HEDGE_WINDOW)
+        self._p95: float | None = None
 
     def url(self, path: str, params: Mapping[str, str], values: Mapping[str, Any]) -> str:
         """The whole URL, percent-encoded here so the client need not parse and re-quote it.
@@ -82,7 +92,8 @@ class AgencyClient:
         headers = {**self.headers, **forwarded}
         agency = self.agency
 
-        async def attempt(remaining: float) -> UpstreamResponse:
+        async def once(remaining: float) -> UpstreamResponse:
+            started = time.perf_counter()
             try:
                 response = await self.upstream.get(
                     url, params={}, headers=headers, timeout=min(self.timeout_s, remaining), max_bytes=self.max_bytes
@@ -96,7 +107,15 @@ class AgencyClient:
             if response.status >= 500 or response.status == 429:
                 log.warning("agency answered with an error", extra={"agency": agency, "status": response.status})
                 raise AgencyUnavailable(agency, f"{agency} answered with an error ({response.status})")
+            if self.hedge:
+                self._observe(time.perf_counter() - started)
             return response
+
+        async def attempt(remaining: float) -> UpstreamResponse:
+            delay = self._p95 if self.hedge else None
+            if delay is None or delay >= remaining:
+                return await once(remaining)
+            return await _hedged(once, remaining, delay, self.guard.hedged.inc)
 
         response = await self.guard.call(attempt, deadline)
         if response.status in (401, 403):  # our credential is refused: a retry would not help
@@ -110,3 +129,43 @@ class AgencyClient:
             return self.decode(response.body)
         except Exception as exc:  # any decoder failure means the agency sent something unusable
             raise AgencyBadResponse(agency, f"{agency} sent a body that could not be read") from exc
+
+    def _observe(self, seconds: float) -> None:
+        self._recent.append(seconds)
+        if len(self._recent) >= HEDGE_MIN_SAMPLES and len(self._recent) % HEDGE_EVERY == 0:
+            ordered = sorted(self._recent)
+            self._p95 = ordered[int(len(ordered) * 0.95)]
+
+
+HEDGE_WINDOW = 200  # the recent successful reads the 95th percentile is taken over
+HEDGE_MIN_SAMPLES = 20  # no hedging until there are this many
+HEDGE_EVERY = 10  # the percentile is worked out again every this many reads
+
+
+async def _hedged(
+    once: Callable[[float], Awaitable[UpstreamResponse]],
+    remaining: float,
+    delay: float,
+    hedging: Callable[[], None],
+) -> UpstreamResponse:
+    """``once`` now, and again after ``delay`` seconds if the first has not answered (``hedging`` is told);
+    the first success wins. If both fail, the first attempt's error is raised."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = asyncio.ensure_future(once(remaining))
+    done, _ = await asyncio.wait({first}, timeout=delay)
+    if done:
+        return first.result()
+    hedging()
+    second = asyncio.ensure_future(once(remaining - (loop.time() - started)))
+    pending = {first, second}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    return task.result()
+        return first.result()  # both failed: raises the first attempt's error
+    finally:
+        for task in pending:
+            task.cancel()

@@ -173,6 +173,7 @@ class ResilienceSpec(BaseModel):
     max_in_flight: int | None = Field(None, ge=1, le=10_000)
     breaker_threshold: int | None = Field(None, ge=1, le=1_000)
     breaker_reset_s: float | None = Field(None, gt=0, le=3_600)
+    hedge: bool | None = None  # a second attempt of a slow read (see WARDGATE_HEDGE_READS)
 
 
 class ConnectorSpec(BaseModel):

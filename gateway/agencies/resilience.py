@@ -96,6 +96,7 @@ class Guard:
         self._probing = False
         self._latency = {o: metrics.agency_seconds.labels(agency, o) for o in ("ok", "failed")}
         self._retried = metrics.agency_retries.labels(agency)
+        self.hedged = metrics.agency_hedges.labels(agency)  # counted by the agency's client, which hedges
         self._rejected = metrics.circuit_rejections.labels(agency)
         metrics.circuit_state.labels(agency).set(0)
 

@@ -130,6 +130,7 @@ def build_services(
             decode=c.decode,
             timeout_s=c.spec.timeout_ms / 1000,
             max_bytes=c.spec.max_body_bytes,
+            hedge=settings.hedge_reads if c.spec.resilience.hedge is None else c.spec.resilience.hedge,
         )
         for agency, c in connectors.items()
     }
