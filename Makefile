@@ -14,13 +14,18 @@ $(BIN)/wardgate: pyproject.toml
 .PHONY: install system-deps bench-deps bench demo test lint check test-fast noninterference
 install: $(BIN)/wardgate
 
-# The test suite starts its own Redis server (the shared directory cache is tested against a real one).
+# The test suite starts its own Redis servers (the shared cache, rate limits and circuit breakers are tested
+# against a real one) and its own nginx (the load balancer in front of two gateway instances), each on free
+# loopback ports with its configuration in a temporary directory. RUNLEVEL=1 keeps the package's install script
+# from starting Debian's own nginx service on port 80, which nothing here uses.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server (Debian package) for the test suite"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null || \
-	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; }
+	@for pkg in redis-server:redis-server nginx:nginx; do cmd=$${pkg%%:*}; deb=$${pkg#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || { \
+	  echo "installing $$deb (Debian package) for the test suite"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q $$deb >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q $$deb >/dev/null; }; }; done
 
 # The benchmarks need wrk (load generator) and Node.js/npm (the Hive Gateway peer, installed by bench/hive.py).
 bench-deps:
