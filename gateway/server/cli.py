@@ -21,7 +21,7 @@ from gateway.config import load_settings
 from gateway.dev import PERSONAS
 from gateway.dev.tokens import dev_token
 from gateway.errors import ConfigError
-from gateway.pipeline.audit import read_records, verify
+from gateway.pipeline.audit import AuditTrail, verify_trail
 from gateway.pipeline.search import search_digest
 from gateway.server.app import create_app
 from gateway.server.logs import logging_config
@@ -125,14 +125,18 @@ def _policy(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     settings = load_settings()
-    path = Path(args.file) if args.file else settings.audit_path
+    try:  # every instance's chain under the configured audit path (or --file's)
+        trail = AuditTrail.at(Path(args.file) if args.file else settings.audit_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.audit_command == "verify":
-        if not path.exists():
-            print(f"{path}: no audit trail yet")
-            return 0
-        ok, message = verify(path)
-        print(f"{path}: {message}")
-        return 0 if ok else 1
+        results = verify_trail(trail)
+        for chain, _, message in results:
+            print(f"{chain}: {message}")
+        if not results:
+            print(f"{trail.pattern}: no audit trail yet")
+        return 0 if all(ok for _, ok, _ in results) else 1
     if args.audit_command == "who-searched":
         try:
             dob = dt.date.fromisoformat(args.dob)
@@ -141,9 +145,9 @@ def _audit(args: argparse.Namespace) -> int:
             return 2
         field = "searchDigestWithPostcode" if args.postcode else "searchDigest"
         digest = search_digest(settings.search_hmac_key or "", args.name, dob, args.postcode)
-        records = list(read_records(path, **{field: digest}))
+        records = trail.records(**{field: digest})
     else:
-        records = [r for r in read_records(path, childId=args.child_id) if r.get("type") != "alert"]
+        records = [r for r in trail.records(childId=args.child_id) if r.get("type") != "alert"]
     for record in records:
         print(describe_access(record))
     if not records:
@@ -211,10 +215,10 @@ def parser() -> argparse.ArgumentParser:
     pe.add_argument("--break-glass", help="the justification, as a request would give it")
     pol.set_defaults(func=_policy)
 
-    a = sub.add_parser("audit", help="the audit trail")
-    a.add_argument("--file")
+    a = sub.add_parser("audit", help="the audit trail: every instance's chain")
+    a.add_argument("--file", help="a chain file, a directory of chains, or a pattern with {instance}")
     a_sub = a.add_subparsers(dest="audit_command", required=True)
-    a_sub.add_parser("verify", help="check the hash chain")
+    a_sub.add_parser("verify", help="check every hash chain")
     w = a_sub.add_parser("who-viewed", help="who looked at this child's record, when and why")
     w.add_argument("child_id")
     ws = a_sub.add_parser("who-searched", help="who searched for this name and date of birth (by keyed hash)")
