@@ -33,8 +33,8 @@ bench-deps:
 	  command -v $$cmd >/dev/null 2>&1 || { echo "installing $$debs (Debian) for the benchmarks"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$debs >/dev/null; }; done
 
-# Every benchmark, one after another (about 20 minutes; the soak alone is 10). Figures: bench/results/.
-bench: install bench-deps
+# Every benchmark, one after another (about 25 minutes; the soak alone is 10). Figures: bench/results/.
+bench: install system-deps bench-deps
 	$(BIN)/python -m bench.policy
 	$(BIN)/python -m bench.timing
 	$(BIN)/python -m bench.gateway
@@ -42,6 +42,7 @@ bench: install bench-deps
 	$(BIN)/python -m bench.growth
 	$(BIN)/python -m bench.soak
 	$(BIN)/python -m bench.linkage
+	$(BIN)/python -m bench.scale
 
 demo: install
 	$(BIN)/wardgate demo
