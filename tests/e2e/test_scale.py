@@ -8,6 +8,7 @@ mid-load, no answer that was not audited and no request that vanished without an
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import signal
@@ -24,7 +25,10 @@ import orjson
 import pytest
 import redis
 
+from gateway.agencies.resilience import CircuitOpen, Guards
 from gateway.dev.tokens import dev_token
+from gateway.errors import AgencyUnavailable
+from gateway.metrics import Metrics
 from gateway.pipeline.audit import AuditTrail, verify_trail
 from support.processes import ROOT, free_port_block, nginx_server, stop
 from support.stack import FULL, Stack, codes, plain, start_gateway
@@ -208,6 +212,78 @@ def test_several_workers_start_with_every_redis_option_the_readme_names(
             for _ in range(8)
         ]
         assert limited == [False] * 4 + [True] * 4
+    finally:
+        stop(proc)
+
+
+async def test_after_the_reset_one_instance_probes_the_agency_not_each(redis_url: str) -> None:
+    host = redis_url.rsplit("/", 1)[0]
+    redis.Redis.from_url(f"{host}/7").flushdb()
+    policy = {"retries": 0, "backoff_s": 0.001, "max_in_flight": 64, "threshold": 2, "reset_s": 0.3}
+    guards = [Guards(Metrics(), store_url=f"{host}/7") for _ in range(3)]  # three instances' guards
+    camhs = [g.add("camhs", **policy) for g in guards]
+    deadline = asyncio.get_running_loop().time() + 5
+    calls = 0
+
+    async def down(_: float) -> None:
+        nonlocal calls
+        calls += 1
+        raise AgencyUnavailable("camhs", "down")
+
+    async def back(_: float) -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return "ok"
+
+    for guard in camhs[:2]:  # one failure each: together they reach the threshold
+        with pytest.raises(AgencyUnavailable):
+            await guard.call(down, deadline)
+    for guard in guards:
+        await asyncio.gather(*(g.adopt() for g in guard.guards.values()))
+    assert [await g.state() for g in camhs] == ["opened"] * 3 and calls == 2
+    await asyncio.sleep(0.35)
+    calls = 0
+    results = await asyncio.gather(*(g.call(back, deadline) for g in camhs * 3), return_exceptions=True)
+    assert calls == 1 and results.count("ok") == 1
+    assert all(isinstance(r, CircuitOpen) for r in results if r != "ok")
+    for guard in guards:
+        await guard.aclose()
+
+
+def test_with_redis_down_every_answer_still_comes_and_readyz_says_so(stack: Stack, tmp_path: Path) -> None:
+    dead = f"redis://127.0.0.1:{free_port_block(1)}"  # nothing listens there
+    port = free_port_block(1)
+    proc = start_gateway(
+        port,
+        stack.agencies,
+        tmp_path / "audit",
+        tmp_path,
+        cache_url=f"{dead}/0",
+        rate_limit_storage=f"async+{dead}/1",
+        breaker_url=f"{dead}/2",
+        search_rate="3/minute",
+    )
+    try:
+        s = dataclasses.replace(stack, gateway=f"http://127.0.0.1:{port}")
+        child = plain(s)
+        assert s.query(FULL, id=child.nhs_number)["data"]["child"]["id"] == child.nhs_number
+        assert s.query("{ services { id } }")["data"]["services"]
+        limited = [
+            "RATE_LIMITED"
+            in codes(s.query(SEARCH, "gp", name=f"{child.given} {child.family}", dob=child.dob.isoformat()))
+            for _ in range(4)
+        ]
+        assert limited == [False, False, False, True]  # counted in this worker's own window
+        ready = httpx.get(s.gateway + "/readyz", timeout=5).json()
+        assert ready["ready"]
+        assert (ready["cache"], ready["rateLimits"], ready["breakers"]) == (
+            "redis unreachable",
+            "redis unreachable",
+            "redis unreachable (per process)",
+        )
+        log = Path(proc.log.name).read_text()  # type: ignore[attr-defined]
+        assert "circuit-breaker store unreachable" in log and "shared rate-limit windows unreachable" in log
     finally:
         stop(proc)
 
