@@ -319,12 +319,13 @@ class Guard:
             except BaseException as exc:
                 self._latency["failed"].observe(time.perf_counter() - started)
                 if probe:
-                    self._probing = False
+                    self._probing = False  # before adopting: a guard with a probe out adopts nothing
                 if self._shared is not None and _counts_as_failure(exc):
                     await self.adopt()  # count on from every process's failures, not only ours
                 raise
-            if probe:
-                self._probing = False
+            finally:
+                if probe:
+                    self._probing = False
             self._latency["ok"].observe(time.perf_counter() - started)
             return result
         finally:
