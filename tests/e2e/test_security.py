@@ -154,7 +154,8 @@ def test_the_auditor_reads_who_looked_at_a_child_and_no_one_else_can(secure: Sta
 def test_an_unwritable_audit_trail_returns_nothing(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
     workdir = tmp_path_factory.mktemp("no-audit")
     port = free_port_block(1)
-    gateway = start_gateway(port, stack.agencies, workdir, workdir)  # the audit "file" is a directory
+    (workdir / "audit" / "gw-blocked.jsonl").mkdir(parents=True)  # this instance's chain "file" is a directory
+    gateway = start_gateway(port, stack.agencies, workdir / "audit", workdir, instance="gw-blocked")
     try:
         broken = dataclasses.replace(stack, gateway=f"http://127.0.0.1:{port}")
         child = plain(stack)
