@@ -14,6 +14,7 @@ instance adds on a core it shares with everything else, not a second machine's w
 
 Points: A directly (c=16); A directly with per-worker state (no Redis: the cost of sharing); nginx to A alone
 (c=16); nginx to A and B (c=32, 16 per instance); and at c=1 A directly and through nginx, for the hop's latency.
+Before the load, the cost of one guarded call with breaker state in memory and in Redis is timed in process.
 CPU per request is read from /proc for each process (the gateway's, nginx's, Redis's, the mocks'), and the
 audit trail's bytes per record are counted. Results go to bench/results/scale.json.
 """
@@ -21,6 +22,7 @@ audit trail's bytes per record are counted. Results go to bench/results/scale.js
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -46,7 +48,9 @@ from bench.gateway import (
     wait_for,
     wrk,
 )
+from gateway.agencies.resilience import Guards
 from gateway.dev.tokens import dev_token
+from gateway.metrics import Metrics
 from mocks.runner import urls
 from support.processes import free_port_block, nginx_server, redis_server
 
@@ -138,6 +142,34 @@ def line(label: str, r: dict[str, Any]) -> None:
     )
 
 
+def guard_cost(redis_url: str, calls: int = 20_000) -> dict[str, float]:
+    """Microseconds per guarded call to a healthy agency, breaker state in memory and shared through Redis
+    (best of five rounds, in process): the shared store must cost the hot path nothing."""
+    policy = {"retries": 1, "backoff_s": 0.04, "max_in_flight": 64, "threshold": 5, "reset_s": 15}
+
+    async def ok(_: float) -> int:
+        return 1
+
+    async def rounds(store: str) -> float:
+        guards = Guards(Metrics(), store_url=store)
+        guard = guards.add("health", **policy)
+        deadline = asyncio.get_running_loop().time() + 3600
+        await guard.call(ok, deadline)
+        best = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(calls):
+                await guard.call(ok, deadline)
+            best.append((time.perf_counter() - started) / calls * 1e6)
+        await guards.aclose()
+        return round(min(best), 2)
+
+    return {
+        "guard_us_per_call_memory": asyncio.run(rounds("memory://")),
+        "guard_us_per_call_redis": asyncio.run(rounds(f"{redis_url}/3")),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=10)
@@ -160,6 +192,8 @@ def main() -> None:
         one_url, one = bench.nginx("nginx-1", [a_url])
         two_url, two = bench.nginx("nginx-2", [a_url, b_url])
         redis, mocks = bench.redis, bench.mocks
+        guards = guard_cost(bench.redis_url)
+        print(f"guarded call to a healthy agency: {guards} (microseconds)")
         points: dict[str, Any] = {}
         points["direct_1_instance_c16"] = measure(
             a_url, script, 16, args.seconds, {"gateway": a, "redis": redis, "mocks": mocks}
@@ -202,7 +236,7 @@ def main() -> None:
         points["direct_1_instance_c16_no_redis"] = measure(local_url, script, 16, args.seconds, {"gateway": local})
         line("direct, 1 instance, no Redis, c=16", points["direct_1_instance_c16_no_redis"])
         results["points"] = points
-        results["summary"] = summary(points)
+        results["summary"] = summary(points) | guards
     finally:
         bench.close()
     chains = list((workdir / "audit").glob("*.jsonl"))
