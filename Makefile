@@ -33,15 +33,19 @@ $(BIN)/wardgate: pyproject.toml
 .PHONY: install system-deps bench-deps bench demo test lint check test-fast test-pythons noninterference
 install: $(BIN)/wardgate
 
-# The test suite starts its own Redis server (the shared directory cache is tested against a real one) and runs
-# the GraphQL-over-HTTP audit with Node.js (tests/e2e/http-audit installs its npm package on first use).
+# The test suite starts its own Redis servers (the shared cache, rate limits and circuit breakers are tested
+# against a real one) and its own nginx (the load balancer in front of two gateway instances), each on free
+# loopback ports with its configuration in a temporary directory, and runs the GraphQL-over-HTTP audit with
+# Node.js (tests/e2e/http-audit installs its npm package on first use). RUNLEVEL=1 keeps nginx's install
+# script from starting Debian's own nginx service on port 80, which nothing here uses.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@for pkg in redis-server:redis-server node:nodejs npm:npm; do cmd=$${pkg%%:*}; deb=$${pkg#*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || { echo "installing $$deb (Debian package) for the test suite"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$deb >/dev/null || \
+	@for pkg in redis-server:redis-server nginx:nginx node:nodejs npm:npm; do cmd=$${pkg%%:*}; deb=$${pkg#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || { \
+	  echo "installing $$deb (Debian package) for the test suite"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q $$deb >/dev/null || \
 	  { $(SUDO) apt-get update -q >/dev/null && \
-	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$deb >/dev/null; }; }; done
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q $$deb >/dev/null; }; }; done
 
 # The benchmarks need wrk (load generator) and Node.js/npm (the Hive Gateway peer, installed by bench/hive.py).
 bench-deps:
@@ -49,8 +53,8 @@ bench-deps:
 	  command -v $$cmd >/dev/null 2>&1 || { echo "installing $$debs (Debian) for the benchmarks"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$debs >/dev/null; }; done
 
-# Every benchmark, one after another (about 20 minutes; the soak alone is 10). Figures: bench/results/.
-bench: install bench-deps
+# Every benchmark, one after another (about 25 minutes; the soak alone is 10). Figures: bench/results/.
+bench: install system-deps bench-deps
 	$(BIN)/python -m bench.policy
 	$(BIN)/python -m bench.timing
 	$(BIN)/python -m bench.gateway
@@ -58,6 +62,7 @@ bench: install bench-deps
 	$(BIN)/python -m bench.growth
 	$(BIN)/python -m bench.soak
 	$(BIN)/python -m bench.linkage
+	$(BIN)/python -m bench.scale
 
 demo: install
 	$(BIN)/wardgate demo

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     # public port, where a practitioner could read counters their own requests moved.
     operator_host: str = "127.0.0.1"
     operator_port: int = Field(9464, ge=1, le=65535)
+    # This instance's name: its audit chain is named by it (the host name, or a Kubernetes pod's name).
+    instance: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
     connectors: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "connectors"])
     # The agency whose record every other agency's is linked to (looked up by NHS number; named once, here).
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(15.0, gt=0, le=3_600)  # open this long, then one probe (half-open)
     # A read slower than its agency's recent 95th percentile gets a second attempt; the first answer wins.
     hedge_reads: bool = False
+    # Circuit-breaker state: memory per worker, or Redis shared by every worker and instance (redis://host:6379/0),
+    # read back every breaker_sync_ms in the background.
+    breaker_url: str = "memory://"
+    breaker_sync_ms: float = Field(500.0, ge=10, le=60_000)
     # Notifications of restricted reads wait this long in each agency's outbox, then go as one batch.
     notify_batch_ms: float = Field(100.0, ge=0, le=10_000)
 
@@ -106,12 +113,14 @@ class Settings(BaseSettings):
     algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256", "EdDSA"])
     clock_skew_s: int = Field(30, ge=0, le=600)
 
-    audit_path: Path = PROJECT_ROOT / "var" / "audit.jsonl"
+    # A directory (one hash chain per instance, <instance>.jsonl), a path with {instance} in it, or one file that
+    # every writer shares (a path with a suffix). See gateway.pipeline.audit.AuditTrail.
+    audit_path: Path = PROJECT_ROOT / "var" / "audit"
     # Search terms are audited only as HMACs under this key; set your own (production requires it).
     search_hmac_key: str | None = None
     search_rate: str = "20/minute"  # per practitioner, in the `limits` notation ("20/minute;200/day")
     child_rate: str = "120/minute"  # child look-ups per practitioner (each `child` field, aliases too)
-    rate_limit_storage: str = "async+memory://"  # or async+redis://host:6379 to share across instances
+    rate_limit_storage: str = "async+memory://"  # or async+redis://host:6379/0 to share across instances
 
     max_depth: int = Field(10, ge=1)
     max_aliases: int = Field(30, ge=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -125,3 +126,76 @@ def redis_server(port: int) -> subprocess.Popen[str]:
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError("redis-server did not start")
+
+
+NGINX_CONF = """\
+# One nginx worker round-robins to the gateway instances; written by support.processes.nginx_server.
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+{user}
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    # Which instance answered each request, for tests that must see both serve.
+    log_format balanced '$upstream_addr $status $http_x_request_id';
+    access_log {dir}/access.log balanced;
+    upstream wardgate {{
+{servers}
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://wardgate;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            # A request nginx could not hand to an instance (connection refused or timed out before it was sent)
+            # goes to the next one. Once sent, a POST is not sent again ("non_idempotent" is left off): every
+            # GraphQL answer writes an audit record, counts against a quota and may notify an agency, so a
+            # request cut off mid-way is a 502 the client sees, never a silent second attempt.
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 2;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 30s;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_server(port: int, upstreams: list[str], workdir: Path) -> subprocess.Popen[str]:
+    """nginx on 127.0.0.1:``port`` round-robin over ``upstreams`` ("127.0.0.1:8001"), its files in ``workdir``
+    (``access.log`` names the instance that answered each request). ``make test`` installs nginx (Debian)."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise RuntimeError("nginx is not installed: run `make system-deps` (or `make test`)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    # max_fails=1: an instance that refused one connection is skipped for fail_timeout, not tried per request.
+    servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=10s;" for u in upstreams)
+    # Run as root, nginx would hand its workers to "nobody", who cannot write the logs in ``workdir``.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    conf = workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, user=user, servers=servers, port=port))
+    proc = subprocess.Popen(
+        [binary, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            errors = workdir / "error.log"
+            raise RuntimeError(f"nginx exited: {errors.read_text() if errors.exists() else ''}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("nginx did not start")

@@ -4,6 +4,12 @@ The default sink appends JSON lines to a file; each record carries the SHA-256 o
 editing, deleting, inserting or reordering records breaks the chain. Records hold field paths and
 reasons, never field values. If the sink cannot write, the caller fails the request closed
 (``AUDIT_UNAVAILABLE``) and returns nothing.
+
+Where the chains are (:class:`AuditTrail`, from ``WARDGATE_AUDIT_PATH``): a directory holds one chain per
+instance, ``<directory>/<instance>.jsonl`` (``WARDGATE_INSTANCE``, the host name by default), and a path with
+``{instance}`` in it names each instance's chain; a file path (with a suffix, or an existing file) is one
+chain shared by every writer, as before. A chain has one writing instance, so instances on different hosts
+never contend for a lock on shared storage; ``wardgate audit`` and ``accessLog`` read every chain.
 """
 
 from __future__ import annotations
@@ -12,20 +18,81 @@ import abc
 import asyncio
 import datetime as dt
 import fcntl
+import glob
 import hashlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from gateway.errors import AuditUnavailable
+from gateway.errors import AuditUnavailable, ConfigError
 from gateway.metrics import Metrics
 from gateway.types import Subject
 
 GENESIS = "0" * 64
+INSTANCE = "{instance}"
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    """Where the audit chains are: ``pattern`` names each instance's chain (with ``{instance}``), or is the one
+    file every writer shares.
+
+        trail = AuditTrail.at(Path("/var/lib/wardgate/audit"))     # a directory: one chain per instance
+        trail.chain("gw-1")                                        # /var/lib/wardgate/audit/gw-1.jsonl
+        trail.chains()                                             # every chain written so far
+    """
+
+    pattern: str
+
+    @classmethod
+    def at(cls, path: Path) -> AuditTrail:
+        """From the ``audit_path`` setting: a path with ``{instance}``, a directory (an existing one, or a
+        path without a suffix), or one file (a path with a suffix, or an existing file)."""
+        text = str(path)
+        if INSTANCE in text:
+            rest = text.replace(INSTANCE, "")
+            if text.count(INSTANCE) != 1 or "{" in rest or "}" in rest:
+                raise ConfigError(
+                    f"audit_path {text!r}: put {INSTANCE} in it once and no other braces, "
+                    f"e.g. /var/lib/wardgate/audit/{INSTANCE}.jsonl"
+                )
+            return cls(text)
+        if path.is_dir() or (not path.suffix and not path.exists()):
+            return cls(str(path / f"{INSTANCE}.jsonl"))
+        return cls(text)
+
+    @property
+    def per_instance(self) -> bool:
+        return INSTANCE in self.pattern
+
+    def chain(self, instance: str) -> Path:
+        """The file ``instance`` appends to."""
+        return Path(self.pattern.replace(INSTANCE, instance))
+
+    def chains(self) -> list[Path]:
+        """Every chain file there is now, by name."""
+        if not self.per_instance:
+            path = Path(self.pattern)
+            return [path] if path.exists() else []
+        head, tail = self.pattern.split(INSTANCE)
+        return sorted(Path(p) for p in glob.glob(glob.escape(head) + "*" + glob.escape(tail)) if Path(p).is_file())
+
+    def instance_of(self, chain: Path) -> str:
+        """The instance whose chain ``chain`` is ("" for a shared file)."""
+        if not self.per_instance:
+            return ""
+        head, tail = self.pattern.split(INSTANCE)
+        return str(chain)[len(head) : len(str(chain)) - len(tail)]
+
+    def records(self, **match: Any) -> list[dict[str, Any]]:
+        """Every chain's records whose fields equal ``match``, oldest first."""
+        found = [r for chain in self.chains() for r in read_records(chain, **match)]
+        return sorted(found, key=lambda r: str(r.get("at", "")))
 
 
 def audit_event(kind: str, request_id: str, subject: Subject, purpose: str, **fields: Any) -> dict[str, Any]:
@@ -68,8 +135,9 @@ class JsonlAuditSink(AuditSink):
     thread so the event loop is not blocked.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, trail: AuditTrail | None = None) -> None:
         self.path = path
+        self.trail = trail or AuditTrail(str(path))  # what :meth:`records` reads: every instance's chain
         self._last: str | None = None
         self._size = -1  # the file's size after our last write; anything else means another writer
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
@@ -128,7 +196,7 @@ class JsonlAuditSink(AuditSink):
                 future.set_result(None)
 
     async def records(self, **match: Any) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(lambda: list(read_records(self.path, **match)))
+        return await asyncio.to_thread(self.trail.records, **match)
 
     async def ready(self) -> bool:
         """Whether a record could be appended now (the file opens for appending)."""
@@ -156,6 +224,11 @@ def verify(path: Path) -> tuple[bool, str]:
                 return False, f"line {n}: contents changed after it was written"
             prev = claimed
     return True, "chain intact"
+
+
+def verify_trail(trail: AuditTrail) -> list[tuple[Path, bool, str]]:
+    """Every chain of the trail checked on its own: (chain, ok, message naming the first bad line)."""
+    return [(chain, *verify(chain)) for chain in trail.chains()]
 
 
 def read_records(path: Path, **match: Any) -> Iterator[dict[str, Any]]:

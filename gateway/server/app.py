@@ -33,7 +33,7 @@ from gateway.graphql.limits import limit_extensions
 from gateway.graphql.schema import Child
 from gateway.graphql.selection import SelectionCache
 from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.pipeline.audit import AuditSink, JsonlAuditSink, MeteredAuditSink
+from gateway.pipeline.audit import AuditSink, AuditTrail, JsonlAuditSink, MeteredAuditSink
 from gateway.pipeline.authenticate import Authenticator
 from gateway.pipeline.child import ChildPipeline
 from gateway.pipeline.context import Services
@@ -119,7 +119,7 @@ def build_services(
     engine = engine or build_engine(settings)
     table = field_table(schema, (Query, Child))
     metrics = Metrics()
-    guards = Guards(metrics)
+    guards = Guards(metrics, store_url=settings.breaker_url, sync_s=settings.breaker_sync_ms / 1000)
     clients = {
         agency: AgencyClient(
             agency,
@@ -149,7 +149,8 @@ def build_services(
         settings.directory_ttl_s,
         metrics,
     )
-    sink = MeteredAuditSink(audit or JsonlAuditSink(settings.audit_path), metrics)
+    trail = AuditTrail.at(settings.audit_path)
+    sink = MeteredAuditSink(audit or JsonlAuditSink(trail.chain(settings.instance), trail=trail), metrics)
     policy = Policy(engine, root=settings.policy_dir, metrics=metrics)
     matcher = matcher or build_matcher(settings)
     fanout = FanOut(connectors, clients, matcher, metrics, spine=spine)
@@ -216,6 +217,8 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
             services.background.append(asyncio.create_task(services.policy.load_until_loaded()))
         if settings.policy_watch:
             services.background.append(asyncio.create_task(services.policy.watch()))
+        if services.guards.shared is not None:
+            services.background.append(asyncio.create_task(services.guards.sync()))
         log.info("gateway ready", extra={"agencies": sorted(services.connectors)})
         # Everything built so far (schema, connectors, policy, caches) lives as long as the worker: move it out of
         # the cyclic collector's generations, so its passes walk only what requests allocate (measured here:
@@ -230,6 +233,7 @@ def create_app(settings: Settings, **injected: Any) -> Starlette:
             await services.upstream.aclose()
             await services.policy.engine.aclose()
             await services.cache.aclose()
+            await services.guards.aclose()
 
     readiness = Readiness(services)
 

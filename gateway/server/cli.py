@@ -19,7 +19,7 @@ from uvicorn.supervisors import Multiprocess
 from gateway.dev import PERSONAS
 from gateway.dev.tokens import dev_token
 from gateway.errors import ConfigError, UsageError
-from gateway.pipeline.audit import read_records, verify
+from gateway.pipeline.audit import AuditTrail, verify_trail
 from gateway.pipeline.search import search_digest
 from gateway.server import quality
 from gateway.server.boundary import (
@@ -144,15 +144,17 @@ def _config(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     settings = command_settings(args.config)
-    path = Path(args.file) if args.file else settings.audit_path
     named = "--file" if args.file else "audit_path"
+    # every instance's chain under the configured audit path (or --file's)
+    trail = AuditTrail.at(Path(args.file) if args.file else settings.audit_path)
     if args.audit_command == "verify":
-        _readable_trail(path, named)
-        ok, message = verify(path)
-        print(f"{path}: {message}")
-        return 0 if ok else 1
-    if path.exists():
-        _readable_trail(path, named)
+        _readable_chains(trail, named)
+        results = verify_trail(trail)
+        for chain, _, message in results:
+            print(f"{chain}: {message}")
+        return 0 if all(ok for _, ok, _ in results) else 1
+    if trail.chains():
+        _readable_chains(trail, named)
     if args.audit_command == "who-searched":
         try:
             dob = dt.date.fromisoformat(args.dob)
@@ -162,25 +164,26 @@ def _audit(args: argparse.Namespace) -> int:
             raise ConfigError("set WARDGATE_SEARCH_HMAC_KEY: searches are audited only as HMACs under that key")
         field = "searchDigestWithPostcode" if args.postcode else "searchDigest"
         digest = search_digest(settings.search_hmac_key, args.name, dob, args.postcode)
-        records = list(read_records(path, **{field: digest}))
+        records = trail.records(**{field: digest})
     else:
-        records = [r for r in read_records(path, childId=args.child_id) if r.get("type") != "alert"]
+        records = [r for r in trail.records(childId=args.child_id) if r.get("type") != "alert"]
     for record in records:
         print(describe_access(record))
     if not records:
-        print("no records" if path.exists() else f"no records ({path} does not exist yet)")
+        print("no records" if trail.chains() else f"no records ({trail.pattern}: nothing audited there yet)")
     return 0
 
 
-def _readable_trail(path: Path, named: str) -> None:
-    """The audit file is there and is a file: `verify` on nothing must not pass as a whole chain."""
-    if not path.exists():
-        hint = "" if named == "--file" else " (nothing audited yet, or audit_path / --file names another file)"
-        raise UsageError(f"{named} {path}: no audit trail there{hint}")
-    if not path.is_file():
-        raise UsageError(f"{named} {path} is a directory, not an audit trail")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"{named} {path} cannot be read by this user")
+def _readable_chains(trail: AuditTrail, named: str) -> list[Path]:
+    """Every chain there is, each readable: `verify` or a search over nothing must not pass for a whole trail."""
+    chains = trail.chains()
+    if not chains:
+        hint = "" if named == "--file" else " (nothing audited yet, or audit_path / --file names another place)"
+        raise UsageError(f"{named} {trail.pattern}: no audit trail there{hint}")
+    for chain in chains:
+        if not os.access(chain, os.R_OK):
+            raise UsageError(f"{named}: the chain {chain} cannot be read by this user")
+    return chains
 
 
 def describe_access(record: dict[str, object]) -> str:
@@ -258,9 +261,9 @@ def parser() -> argparse.ArgumentParser:
     shared_option(policy_parsers, "--engine", choices=["embedded", "opa"], help="default: the configured engine")
     pol.set_defaults(func=_policy)
 
-    a = sub.add_parser("audit", help="the audit trail")
+    a = sub.add_parser("audit", help="the audit trail: every instance's chain")
     a_sub = a.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    av = a_sub.add_parser("verify", help="check the hash chain")
+    av = a_sub.add_parser("verify", help="check every hash chain")
     w = a_sub.add_parser("who-viewed", help="who looked at this child's record, when and why")
     w.add_argument("child_id")
     ws = a_sub.add_parser("who-searched", help="who searched for this name and date of birth (by keyed hash)")
@@ -269,7 +272,11 @@ def parser() -> argparse.ArgumentParser:
     ws.add_argument("--postcode", help="only searches that also gave this postcode")
     audit_parsers = [a, av, w, ws]
     shared_option(audit_parsers, "--config", metavar="FILE", help=config_help)
-    shared_option(audit_parsers, "--file", help="the audit file (default: the configured audit_path)")
+    shared_option(
+        audit_parsers,
+        "--file",
+        help="a chain file, a directory of chains, or a pattern with {instance} (default: audit_path)",
+    )
     a.set_defaults(func=_audit)
 
     q = sub.add_parser("quality", help="how each agency's records link to the spine (counts only)")

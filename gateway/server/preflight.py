@@ -25,6 +25,7 @@ from gateway.errors import ConfigError
 from gateway.graphql.labels import field_table
 from gateway.graphql.limits import TrustedDocuments
 from gateway.graphql.schema import Child
+from gateway.pipeline.audit import AuditTrail
 from gateway.pipeline.policy.engines import EmbeddedEngine, PolicyBundle
 from gateway.server.app import build_schema, build_services
 from gateway.server.policytools.cases import Resolver, case_files, load_cases, unknown_policy_fields
@@ -153,16 +154,19 @@ def _case_tables(d: _Deployment) -> str:
 
 
 def _audit_trail(d: _Deployment) -> str:
-    path = d.settings.audit_path
+    """This instance's chain (audit_path's, for its ``instance``) can be appended to."""
+    trail = AuditTrail.at(d.settings.audit_path)
+    path = trail.chain(d.settings.instance)
+    named = f"audit_path {d.settings.audit_path}" + (f": this instance's chain {path}" if trail.per_instance else "")
     if path.exists():
         if not path.is_file():
-            raise ConfigError(f"audit_path {path} is not a file")
+            raise ConfigError(f"{named} is not a file")
         if not os.access(path, os.W_OK):
-            raise ConfigError(f"audit_path {path} is not writable by this user")
+            raise ConfigError(f"{named} is not writable by this user")
         return f"{path} ({path.stat().st_size} bytes)"
     parent = _existing_parent(path)
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"audit_path {path}: {parent} is not a writable directory")
+        raise ConfigError(f"{named}: {parent} is not a writable directory")
     return f"{path} (created on the first record)"
 
 

@@ -1,7 +1,8 @@
 """Readiness: can this instance answer a child query now?
 
-``/readyz`` checks the policy (loaded), the audit trail (writable), the shared cache (reachable, if
-Redis), and every agency (its connector's ``health`` path, called with its credential, plus its
+``/readyz`` checks the policy (loaded), the audit trail (writable), the shared cache, circuit-breaker
+store and rate-limit windows (reachable, if Redis: each fails soft to per-process state, reported here but
+never a reason to be unready), and every agency (its connector's ``health`` path, called with its credential, plus its
 circuit state). Ready means: policy and audit are fine and the spine — the demographic record every
 other agency is linked through (``WARDGATE_SPINE``) — is reachable. Any other agency being down is
 reported but does not take the instance out of a load balancer: every instance would see the same
@@ -44,6 +45,9 @@ class Readiness:
             "checks": checks,
             "agencies": agencies,
             "cache": ("redis" if s.cache.shared else "memory") + (" reachable" if cache_ok else " unreachable"),
+            # Where breaker state and rate-limit windows live; Redis being down makes them per process, not unready.
+            "breakers": s.guards.store(),
+            "rateLimits": await s.child.quota.ready(),
             "policyRevision": s.policy.engine.revision,
         }
         if s.policy.last_error:

@@ -154,10 +154,13 @@ def test_the_auditor_reads_who_looked_at_a_child_and_no_one_else_can(secure: Sta
 def test_an_unwritable_audit_trail_returns_nothing(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
     workdir = tmp_path_factory.mktemp("no-audit")
     port = free_port_block(1)
-    audit = workdir / "audit.jsonl"
-    gateway = start_gateway(port, stack.agencies, audit, workdir)
-    # `wardgate run` refuses an audit path it cannot write at start; here it breaks while the gateway runs.
-    audit.mkdir()
+    audit = workdir / "audit"
+    gateway = start_gateway(port, stack.agencies, audit, workdir, instance="gw-blocked")
+    # `wardgate run` refuses an audit path it cannot write at start; here it breaks while the gateway runs:
+    # this instance's chain "file" becomes a directory.
+    chain = audit / "gw-blocked.jsonl"
+    chain.unlink(missing_ok=True)
+    chain.mkdir(parents=True)
     try:
         broken = dataclasses.replace(stack, gateway=f"http://127.0.0.1:{port}")
         child = plain(stack)

@@ -97,7 +97,8 @@ async def test_hedging_costs_the_agency_few_extra_calls_when_it_answers_quickly(
     paths = [f"/quick/{i}" for i in range(100, 300)]
     answers, _, seen, hedged = await reads(True, paths)
     assert [a["path"] for a in answers if isinstance(a, dict)] == paths
-    assert sum(seen[p] for p in paths) - len(paths) == hedged <= len(paths) * 0.15
+    # a second attempt the first answer overtakes may be cancelled before the agency sees it
+    assert sum(seen[p] for p in paths) - len(paths) <= hedged <= len(paths) * 0.15
 
 
 async def test_without_hedging_no_read_is_ever_repeated() -> None:

@@ -19,6 +19,7 @@ from gateway.graphql.labels import cacheable_fields, field_table
 from gateway.graphql.schema import directory, identity
 from gateway.metrics import Metrics
 from gateway.server.app import build_schema
+from support.processes import free_port_block
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -114,6 +115,24 @@ async def test_each_attempt_is_a_span() -> None:
     spans = EXPORTER.get_finished_spans()
     assert [s.name for s in spans] == ["wardgate.agency.call"]
     assert spans[0].attributes == {"wardgate.agency": "camhs"}
+
+
+async def test_with_the_shared_breaker_store_down_calls_go_on_and_breakers_work_per_process() -> None:
+    dead = f"redis://127.0.0.1:{free_port_block(1)}/0"  # nothing listens there
+    guards = Guards(Metrics(), store_url=dead)
+    g = guards.add("camhs", retries=0, backoff_s=0.001, max_in_flight=64, threshold=2, reset_s=60)
+
+    async def ok(_: float) -> str:
+        return "ok"
+
+    assert await g.call(ok, deadline()) == "ok"
+    for _ in range(2):
+        with pytest.raises(AgencyUnavailable) as failed:
+            await g.call(failing, deadline())
+        assert not isinstance(failed.value, CircuitOpen)
+    with pytest.raises(CircuitOpen):
+        await g.call(ok, deadline())
+    assert guards.store() == "redis unreachable (per process)"
 
 
 def test_only_fields_labelled_directory_throughout_are_cacheable() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.errors import AuditUnavailable
-from gateway.pipeline.audit import JsonlAuditSink, verify
+from gateway.errors import AuditUnavailable, ConfigError
+from gateway.pipeline.audit import AuditTrail, JsonlAuditSink, verify
 from gateway.server.cli import main
 
 
@@ -128,3 +128,49 @@ def test_several_worker_processes_keep_one_chain(tmp_path: Path) -> None:
     records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert len(records) == 120 and len({r["worker"] for r in records}) == 3
     assert verify(path) == (True, "chain intact")
+
+
+def test_the_audit_path_says_whether_each_instance_has_its_own_chain(tmp_path: Path) -> None:
+    assert AuditTrail.at(tmp_path).chain("gw-1") == tmp_path / "gw-1.jsonl"  # an existing directory
+    assert AuditTrail.at(tmp_path / "audit").chain("gw-1") == tmp_path / "audit" / "gw-1.jsonl"  # no suffix
+    pattern = AuditTrail.at(tmp_path / "trail-{instance}.log")
+    assert pattern.chain("gw-2") == tmp_path / "trail-gw-2.log"
+    one = AuditTrail.at(tmp_path / "audit.jsonl")  # an existing single-file configuration: one shared chain
+    assert one.chain("gw-1") == one.chain("gw-2") == tmp_path / "audit.jsonl"
+    with pytest.raises(ConfigError, match=r"\{instance\} in it once"):
+        AuditTrail.at(tmp_path / "{instance}" / "{instance}.jsonl")
+
+
+async def per_instance(tmp_path: Path) -> AuditTrail:
+    trail = AuditTrail.at(tmp_path / "audit")
+    a, b = (JsonlAuditSink(trail.chain(name), trail=trail) for name in ("gw-a", "gw-b"))
+    for i in range(6):
+        await (a if i % 2 else b).write(
+            {"type": "child.read", "at": f"2030-01-01T00:00:0{i}", "childId": "9434765919", "practitioner": f"P-{i}"}
+        )
+    return trail
+
+
+async def test_accesslog_reads_every_instances_chain_oldest_first(tmp_path: Path) -> None:
+    trail = await per_instance(tmp_path)
+    sink = JsonlAuditSink(trail.chain("gw-a"), trail=trail)
+    assert [r["practitioner"] for r in await sink.records(childId="9434765919")] == [f"P-{i}" for i in range(6)]
+
+
+async def test_wardgate_audit_checks_and_reads_every_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trail = await per_instance(tmp_path)
+    folder = str(tmp_path / "audit")
+    assert await asyncio.to_thread(main, ["audit", "--file", folder, "verify"]) == 0
+    out = capsys.readouterr().out
+    assert f"{folder}/gw-a.jsonl: chain intact" in out and f"{folder}/gw-b.jsonl: chain intact" in out
+    assert await asyncio.to_thread(main, ["audit", "--file", folder, "who-viewed", "9434765919"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in shown] == [f"P-{i}" for i in range(6)]
+
+    rows = lines(trail.chain("gw-b"))
+    del rows[1]
+    trail.chain("gw-b").write_bytes(b"".join(rows))
+    assert await asyncio.to_thread(main, ["audit", "--file", folder, "verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"{folder}/gw-a.jsonl: chain intact" in out
+    assert f"{folder}/gw-b.jsonl: line 2: does not follow line 1" in out

@@ -106,10 +106,17 @@ MISTAKES = [
         "unknown mode", ["run"], "WARDGATE_MODE: should be 'development' or 'production'", env={"WARDGATE_MODE": "dev"}
     ),
     Mistake(
-        "audit path is a directory",
+        "this instance's audit chain is a directory",
         ["run"],
-        "audit_path {tmp} is not a file",
-        env={"WARDGATE_AUDIT_PATH": "{tmp}"},
+        "audit_path {tmp}/audit: this instance's chain {tmp}/audit/gw-1.jsonl is not a file",
+        {"audit/gw-1.jsonl/keep": ""},
+        env={"WARDGATE_AUDIT_PATH": "{tmp}/audit", "WARDGATE_INSTANCE": "gw-1"},
+    ),
+    Mistake(
+        "audit path with braces other than {instance}",
+        ["run"],
+        "put {instance} in it once and no other braces",
+        env={"WARDGATE_AUDIT_PATH": "{tmp}/{host}/{instance}.jsonl"},
     ),
     # --- item 2: connector files ---------------------------------------------------------------------------
     Mistake(
@@ -275,7 +282,11 @@ MISTAKES = [
         "audit file missing (--file after)", ["audit", "verify", "--file", "{tmp}/a.jsonl"], "no audit trail there"
     ),
     Mistake("audit file missing (--file before)", ["audit", "--file", "{tmp}/a.jsonl", "verify"], "no audit trail"),
-    Mistake("audit file is a directory", ["audit", "verify", "--file", "{tmp}"], "is a directory, not an audit trail"),
+    Mistake(
+        "audit directory with no chain",
+        ["audit", "verify", "--file", "{tmp}"],
+        "{instance}.jsonl: no audit trail there",
+    ),
     Mistake(
         "configured audit file missing",
         ["audit", "verify"],
@@ -319,7 +330,8 @@ MISTAKES = [
         "config check with two problems",
         ["config", "check"],
         "2 problems in the configuration (listed above)",
-        env={"WARDGATE_PROT": "1", "WARDGATE_AUDIT_PATH": "{tmp}"},
+        {"audit/gw-1.jsonl/keep": ""},
+        env={"WARDGATE_PROT": "1", "WARDGATE_AUDIT_PATH": "{tmp}/audit", "WARDGATE_INSTANCE": "gw-1"},
     ),
 ]
 
@@ -351,6 +363,7 @@ def prepare(m: Mistake, tmp: Path, busy: int, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("WARDGATE_MODE", "development")
     monkeypatch.setenv("WARDGATE_AUDIT_PATH", str(tmp / "audit" / "audit.jsonl"))
     for name, text in m.files.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text)
     if m.edit is not None:
         rel, old, new = m.edit
