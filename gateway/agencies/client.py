@@ -115,7 +115,7 @@ class AgencyClient:
             delay = self._p95 if self.hedge else None
             if delay is None or delay >= remaining:
                 return await once(remaining)
-            return await _hedged(once, remaining, delay, self.guard.hedged.inc)
+            return await _hedged(once, remaining, delay, self.guard)
 
         response = await self.guard.call(attempt, deadline)
         if response.status in (401, 403):  # our credential is refused: a retry would not help
@@ -143,23 +143,25 @@ HEDGE_EVERY = 10  # the percentile is worked out again every this many reads
 
 
 async def _hedged(
-    once: Callable[[float], Awaitable[UpstreamResponse]],
-    remaining: float,
-    delay: float,
-    hedging: Callable[[], None],
+    once: Callable[[float], Awaitable[UpstreamResponse]], remaining: float, delay: float, guard: Guard
 ) -> UpstreamResponse:
-    """``once`` now, and again after ``delay`` seconds if the first has not answered (``hedging`` is told);
-    the first success wins. If both fail, the first attempt's error is raised."""
+    """``once`` now, and again after ``delay`` seconds if the first has not answered and the agency's in-flight
+    cap has a slot free (a second attempt never waits for one); the first success wins. If both fail, the
+    first attempt's error is raised. Whatever ends this call (an answer, an error, the request cancelled)
+    ends both attempts."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    first = asyncio.ensure_future(once(remaining))
-    done, _ = await asyncio.wait({first}, timeout=delay)
-    if done:
-        return first.result()
-    hedging()
-    second = asyncio.ensure_future(once(remaining - (loop.time() - started)))
-    pending = {first, second}
+    first: asyncio.Future[UpstreamResponse] = asyncio.ensure_future(once(remaining))
+    attempts = [first]
     try:
+        done, _ = await asyncio.wait({first}, timeout=delay)
+        if done or not await guard.spare_slot():
+            return await first
+        guard.hedged.inc()
+        second: asyncio.Future[UpstreamResponse] = asyncio.ensure_future(once(remaining - (loop.time() - started)))
+        second.add_done_callback(lambda _: guard.free_slot())
+        attempts.append(second)
+        pending = {first, second}
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -167,5 +169,6 @@ async def _hedged(
                     return task.result()
         return first.result()  # both failed: raises the first attempt's error
     finally:
-        for task in pending:
-            task.cancel()
+        for task in attempts:
+            if not task.done():
+                task.cancel()

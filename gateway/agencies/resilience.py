@@ -272,6 +272,17 @@ class Guard:
                 self._retried.inc()
                 await asyncio.sleep(pause)
 
+    async def spare_slot(self) -> bool:
+        """Take an in-flight slot only if one is free now (for a hedged second attempt, which never waits for
+        one); give it back with :meth:`free_slot`."""
+        if self._slots.locked():
+            return False
+        await self._slots.acquire()  # free: taken at once, without yielding
+        return True
+
+    def free_slot(self) -> None:
+        self._slots.release()
+
     async def _once(
         self, attempt: Callable[[float], Awaitable[T]], deadline: float, loop: asyncio.AbstractEventLoop
     ) -> T:

@@ -8,9 +8,11 @@ in flight together and dependent ones start the moment their input arrives.
 Every lookup an agency's connector lists is made, not only until one finds the child: which calls are
 made, and when the answer is ready, must not tell anyone whether the agency holds a record (a fallback
 search made only when the first lookup found nothing is a second round trip a requester could time).
-The one exception is an agency whose holding a record is no secret from anyone who may ask (presence
-labelled identity or involvement): a fallback of theirs whose input arrives after an earlier lookup has
-already found the child is left out, since the request waits for a second round anyway.
+The one exception is an agency whose holding a record is no secret from anyone who may ask about the
+child (presence labelled identity): a fallback of theirs whose input arrives after an earlier lookup has
+already found the child is left out. Not for involvement: a shield, a weak match or missing facts can hide
+even that an agency works with the child, and one call fewer in the second round is a small but real
+difference in how long the answer takes.
 Precedence is applied afterwards, exactly as a sequential chain would: the first lookup in the
 connector's order that linked records wins (NHS number over cross-reference over demographics), and a
 cross-reference waits for exactly the records that precedence settles on. A connector may ask for
@@ -95,8 +97,9 @@ class _Progress:
 
 _PENDING = object()
 # Agencies whose holding a record every requester who may ask about a child may know: an unneeded fallback
-# of theirs may be left out (see FanOut._agency).
-SKIPPABLE = frozenset({Label.IDENTITY, Label.INVOLVEMENT})
+# of theirs may be left out (see FanOut._agency). The same condition as ConnectorSpec's for lookup_mode:
+# sequential.
+SKIPPABLE = frozenset({Label.IDENTITY})
 
 
 class FanOut:
@@ -163,7 +166,7 @@ class FanOut:
         mine = progress[agency]
         # A fallback whose input arrives after a lookup before it has already found the child need not be
         # made, where that cannot be timed: only for an agency whose holding a record anyone who may ask about
-        # the child may know (and every request makes a second-round call anyway: the facts agencies').
+        # the child may know.
         skippable = connector.spec.presence_label in SKIPPABLE
         lookups = [
             self._lookup(connector, i, lookup, nhs_number, headers, deadline, futures, progress, skippable)

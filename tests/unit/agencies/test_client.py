@@ -35,7 +35,9 @@ def agency() -> tuple[web.Application, Counter[str]]:
     return app, seen
 
 
-async def reads(hedge: bool, paths: list[str]) -> tuple[list[object], list[float], Counter[str], float]:
+async def reads(
+    hedge: bool, paths: list[str], *, max_in_flight: int = 16
+) -> tuple[list[object], list[float], Counter[str], float]:
     """Warm the client on quick reads, then read ``paths``: each answer (or error), each read's seconds, the
     requests the agency saw, and the hedges counted in the metrics."""
     app, seen = agency()
@@ -48,7 +50,7 @@ async def reads(hedge: bool, paths: list[str]) -> tuple[list[object], list[float
             str(server.make_url("")),
             {},
             upstream,
-            guards.add("camhs", retries=0, backoff_s=0, max_in_flight=16, threshold=100, reset_s=1),
+            guards.add("camhs", retries=0, backoff_s=0, max_in_flight=max_in_flight, threshold=100, reset_s=1),
             timeout_s=SLOW_S / 2,
             hedge=hedge,
         )
@@ -105,3 +107,9 @@ async def test_without_hedging_no_read_is_ever_repeated() -> None:
     paths = [f"/quick/{i}" for i in range(100, 300)]
     _, _, seen, hedged = await reads(False, [*paths, "/stuck/1"])
     assert all(n == 1 for n in seen.values()) and hedged == 0
+
+
+async def test_a_hedge_never_takes_the_agency_past_its_in_flight_cap() -> None:
+    answers, _, seen, hedged = await reads(True, ["/stuck/1"], max_in_flight=1)
+    assert isinstance(answers[0], AgencyTimeout)  # the one slot is the slow attempt's: no second attempt
+    assert seen["/stuck/1"] == 1 and hedged == 0
