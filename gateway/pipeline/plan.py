@@ -34,7 +34,7 @@ def plan_child(selection: Sequence[Sel], connectors: Mapping[str, Connector], su
             wanted.add(agency)
         if "involvements" in names and connector.involvements:  # every agency may add involvements
             wanted.add(agency)
-        if "conflicts" in names and connector.demographics:  # conflicts compare every agency's demographics
+        if "conflicts" in names:  # every agency's demographics, and whether it holds a deceased child as alive
             wanted.add(agency)
     if subject.agency in connectors:
         wanted.add(subject.agency)

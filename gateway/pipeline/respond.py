@@ -70,6 +70,16 @@ def format_error(err: GraphQLError) -> dict[str, Any]:
     return body
 
 
+# The limits Strawberry and graphql-core enforce (depth, aliases, tokens) say so only in their messages; each
+# is matched whole, from the start, so a value a client typed (quoted inside another error's message) can
+# never make a mistake look like a refusal for size.
+_TOO_COMPLEX = re.compile(
+    r"'[^']*' exceeds maximum operation depth of \d+"
+    r"|\d+ aliases found\. Allowed: \d+"
+    r"|Syntax Error: Document contains more than \d+ tokens\..*",
+    re.S,
+)
+
+
 def _too_complex(message: str) -> bool:
-    lowered = message.lower()
-    return any(m in lowered for m in ("exceeds maximum", "maximum number", "too many", "more than", "aliases found"))
+    return _TOO_COMPLEX.fullmatch(message) is not None
