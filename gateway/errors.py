@@ -54,7 +54,8 @@ CODES = (
     "WEAK_MATCH",
     "INTERNAL",
 )
-"""Every code a client may see. Documented in the README; tests check nothing else escapes."""
+"""Every code a client may see. Documented in the README; the unit tests check every error class's code is
+here, and the end-to-end tests every code an answer carried (``support.stack.codes``)."""
 
 
 class WardgateError(Exception):

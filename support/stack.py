@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from gateway.dev.tokens import dev_token
+from gateway.errors import CODES
 from mocks.population import Child, Population
 from mocks.twins import add_twins
 from support.processes import free_port_block, start
@@ -95,8 +96,12 @@ def start_gateway(
 
 
 def codes(out: dict[str, Any]) -> list[str]:
-    """The ``extensions.code`` of every error in a GraphQL response."""
-    return [e["extensions"]["code"] for e in out.get("errors", [])]
+    """The ``extensions.code`` of every error in a GraphQL response, each checked to be a documented code
+    (:data:`gateway.errors.CODES`): every end-to-end test that reads codes checks that nothing else escapes."""
+    found = [e["extensions"]["code"] for e in out.get("errors", [])]
+    undocumented = sorted(set(found) - set(CODES))
+    assert not undocumented, f"codes not in gateway.errors.CODES: {undocumented}"
+    return found
 
 
 def plain(s: Stack, kind: str = "ordinary") -> Child:

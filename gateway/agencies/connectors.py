@@ -2,7 +2,8 @@
 
 One YAML file per agency (see ``connectors/*.yaml`` and the README, "Add an agency"). Loading
 validates the file, compiles its mapping and checks every section and field it fills exists in the
-schema, so a mistake stops start-up with a message naming the file and the key::
+schema (as :data:`SECTIONS` records it; a unit test holds that to the schema), so a mistake stops
+start-up with a message naming the file and the key::
 
     connectors = load_connectors([Path("connectors")], overrides={"health": {"base_url": "http://..."}})
 """
@@ -115,7 +116,8 @@ class CredentialSpec(BaseModel):
 
 
 class LookupSpec(BaseModel):
-    """One way to find the child's records at this agency; tried in order until one finds any."""
+    """One way to find the child's records at this agency. The first in the file's order that links records
+    wins (see :mod:`gateway.pipeline.fanout` for when each is made)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -200,7 +202,6 @@ class ConnectorSpec(BaseModel):
     record: RecordSpec
     facts: dict[str, Any] = Field(default_factory=dict)
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    section_labels: dict[str, Label] = Field(default_factory=dict)
     involvements: list[InvolvementSpec] = Field(default_factory=list)
     # Where this agency wants to be told that another agency's practitioner read its restricted data
     # (as CP-IS notifies councils). Policy decides when, by the obligation {"kind": "notify"}.
@@ -218,13 +219,6 @@ class ConnectorSpec(BaseModel):
             if unknown := set(fields) - set(SECTIONS[name].fields):
                 known = list(SECTIONS[name].fields)
                 raise ValueError(f"section {name!r} has no fields {sorted(unknown)}; it has {known}")
-        return value
-
-    @field_validator("section_labels")
-    @classmethod
-    def _labelled_sections_exist(cls, value: dict[str, Label]) -> dict[str, Label]:
-        if unknown := set(value) - set(SECTIONS):
-            raise ValueError(f"unknown sections {sorted(unknown)}; known: {sorted(SECTIONS)}")
         return value
 
     @model_validator(mode="after")

@@ -22,7 +22,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     agencies = urls("127.0.0.1", base)
     gw_port = free_port_block(1)
     audit = workdir / "audit.jsonl"
-    gateway = start_gateway(gw_port, agencies, audit, workdir, log_level="debug")
+    try:
+        gateway = start_gateway(gw_port, agencies, audit, workdir, log_level="debug")
+    except BaseException:
+        stop(mocks)  # a gateway that did not start must not leave the mocks running
+        raise
     try:
         yield Stack(
             f"http://127.0.0.1:{gw_port}",

@@ -81,30 +81,33 @@ def test_a_connector_file_alone_adds_an_agency(nursery: tuple[str, Path, Populat
     nhs, connectors, _ = nursery
     base = free_port_block(10)
     mocks = start(["mocks", "--children", "1500", "--seed", "7", "--base-port", str(base)], ready="ready")
-    agencies = urls("127.0.0.1", base)
-    port = free_port_block(1)
-    env = {
-        "WARDGATE_PORT": str(port),
-        "WARDGATE_CONNECTORS": orjson.dumps([str(ROOT / "connectors"), str(connectors)]).decode(),
-        "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in agencies.items() if k != "directory"}).decode(),
-        "WARDGATE_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
-        "WARDGATE_POLICY_WATCH": "false",
-    }
-    gateway = start(["run"], env=env, url=f"http://127.0.0.1:{port}/healthz")
     try:
-        r = httpx.post(
-            f"http://127.0.0.1:{port}/graphql",
-            json={"query": QUERY, "variables": {"id": nhs}},
-            headers={"Authorization": "Bearer " + dev_token("social-worker", mfa=True)},
-            timeout=20,
-        )
-        involvements = r.json()["data"]["child"]["involvements"]
-        assert {
-            "agency": "nursery",
-            "service": "Little Acorns Nursery",
-            "role": "nursery-keyworker",
-            "practitioner": {"name": "Jo Bloggs"},
-        } in involvements
+        agencies = urls("127.0.0.1", base)
+        port = free_port_block(1)
+        env = {
+            "WARDGATE_PORT": str(port),
+            "WARDGATE_OPERATOR_PORT": str(free_port_block(1)),
+            "WARDGATE_CONNECTORS": orjson.dumps([str(ROOT / "connectors"), str(connectors)]).decode(),
+            "WARDGATE_AGENCY_URLS": orjson.dumps({k: v for k, v in agencies.items() if k != "directory"}).decode(),
+            "WARDGATE_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
+            "WARDGATE_POLICY_WATCH": "false",
+        }
+        gateway = start(["run"], env=env, url=f"http://127.0.0.1:{port}/healthz")
+        try:
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json={"query": QUERY, "variables": {"id": nhs}},
+                headers={"Authorization": "Bearer " + dev_token("social-worker", mfa=True)},
+                timeout=20,
+            )
+            involvements = r.json()["data"]["child"]["involvements"]
+            assert {
+                "agency": "nursery",
+                "service": "Little Acorns Nursery",
+                "role": "nursery-keyworker",
+                "practitioner": {"name": "Jo Bloggs"},
+            } in involvements
+        finally:
+            stop(gateway)
     finally:
-        stop(gateway)
         stop(mocks)

@@ -6,7 +6,7 @@ import graphql
 import pytest
 import strawberry
 
-from gateway.agencies.connectors import load_connectors
+from gateway.agencies.connectors import SECTIONS, load_connectors
 from gateway.config import PROJECT_ROOT, load_settings
 from gateway.errors import ConfigError
 from gateway.graphql.labels import field_table
@@ -71,3 +71,23 @@ def test_involvement_labels_depend_on_the_service() -> None:
     assert labels["camhs"] == {Label.SENSITIVE} and labels["sexual-health"] == {Label.SENSITIVE}
     assert labels["education"] == {Label.INVOLVEMENT}
     assert labels["police"] == {Label.RESTRICTED}
+
+
+def test_the_sections_connectors_fill_are_the_schemas_child_fields_and_their_fields() -> None:
+    """``SECTIONS`` (what a connector may map) is written once, by hand: it must say what the schema says."""
+    schema = build_schema(load_settings())._schema
+    child = schema.type_map["Child"]
+    assert isinstance(child, graphql.GraphQLObjectType)
+
+    def fields_of(field: str) -> set[str]:
+        named = graphql.get_named_type(child.fields[field].type)
+        return set(named.fields) if isinstance(named, graphql.GraphQLObjectType) else set()
+
+    for name, section in SECTIONS.items():
+        assert set(section.child_fields) <= set(child.fields), name
+        if name == "identity":  # name {given family} and the Child's own leaves
+            expected = fields_of("name") | set(section.child_fields) - {"name"}
+        else:
+            (field,) = section.child_fields
+            expected = fields_of(field)
+        assert set(section.fields) == expected, name
