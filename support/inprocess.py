@@ -1,24 +1,29 @@
-"""The mock agencies in this process, behind an httpx transport, and a fan-out over them: for tests and
-benchmarks that compare how the gateway calls agencies without servers or sockets."""
+"""The mock agencies in this process, behind an httpx transport, and a fan-out (or every service) over them: for
+tests and benchmarks that compare how the gateway calls agencies without servers or sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 import httpx
+import strawberry
 
 from gateway.agencies.client import AgencyClient
 from gateway.agencies.connectors import load_connectors
 from gateway.agencies.resilience import Guards
 from gateway.agencies.upstream import HttpxUpstream
-from gateway.config import PROJECT_ROOT
+from gateway.config import PROJECT_ROOT, Settings
 from gateway.metrics import Metrics
+from gateway.pipeline.context import Services
 from gateway.pipeline.fanout import FanOut
 from gateway.pipeline.linkage import FellegiSunterMatcher, NameAliases, load_weights
+from gateway.pipeline.policy.engines import EmbeddedEngine
 from gateway.pipeline.records import AgencyAnswer, CallContext
+from gateway.server.app import build_services
 from mocks.population import Child, Population
 from mocks.runner import build_all, urls
 
@@ -87,3 +92,30 @@ async def run_all(
         group = children[start : start + batch]
         out.extend(await asyncio.gather(*(fan.run(agencies, c.nhs_number, call, deadline) for c in group)))
     return out
+
+
+@contextlib.asynccontextmanager
+async def services(transport: Agencies, settings: Settings, schema: strawberry.Schema) -> AsyncIterator[Services]:
+    """Every service as ``build_services`` makes it, over the in-process agencies, with the embedded policy
+    loaded; closed afterwards as the app's lifespan closes them. Agencies are at their default ports."""
+    engine = EmbeddedEngine()
+    built = build_services(settings, schema, upstream=HttpxUpstream(transport=transport), engine=engine)
+    await built.policy.load()
+    try:
+        yield built
+    finally:
+        await built.notifier.aclose()
+        await built.upstream.aclose()
+        await engine.aclose()
+        await built.cache.aclose()
+        await built.guards.aclose()
+
+
+async def set_faults(transport: Agencies, agency: str, **faults: object) -> None:
+    """Set an agency's faults (``mocks.faults.Faults``; none given repairs it) through the mock's admin
+    endpoint, as the end-to-end suites do; the admin call is not counted among the agency's calls."""
+    url = urls("127.0.0.1", transport.base_port)[agency]
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.put(f"{url}/__admin/faults", json=faults, headers={"x-admin-key": "mock-admin"})
+        response.raise_for_status()
+    transport.calls[agency] -= 1

@@ -46,15 +46,15 @@ from gateway.config import Settings
 from gateway.errors import ConfigError, DocumentNotTrusted
 
 # Cost: every field costs 1; these cost more because each asks agencies (child: every agency once;
-# search: health and social care for up to ten candidates). A list multiplies its items' cost by its
-# size: the coordinate's entry here, or DEFAULT_LIST_SIZE.
+# search: health and every agency that supplies facts, for up to ten candidates). A list multiplies its
+# items' cost by its size: the coordinate's entry here, or DEFAULT_LIST_SIZE.
 FIELD_WEIGHTS: dict[str, int] = {"Query.child": 10, "Query.searchChildren": 20}
 LIST_SIZES: dict[str, int] = {
     "Query.searchChildren": 10,
     "Query.services": 100,
     "Query.schools": 100,
     "Query.gpPractices": 100,
-    "Query.accessLog": 100,
+    "Query.accessLog": 50,  # read from the audit trail, no agency asked: an auditor may select every field
     "Child.involvements": 20,
 }
 DEFAULT_LIST_SIZE = 10

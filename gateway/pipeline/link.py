@@ -2,8 +2,9 @@
 each agency says about who the child is.
 
 Records are linked by NHS number where the agency holds one, by another agency's cross-reference,
-or by name and date of birth, graded by a :class:`Matcher`. The matcher is the seam for full
-probabilistic matching; :class:`RuleMatcher` is a deterministic, conservative stand-in.
+or by name and date of birth, graded by a :class:`Matcher`: the Fellegi-Sunter matcher of
+:mod:`gateway.pipeline.linkage` by default, or :class:`RuleMatcher`, a deterministic, conservative grader
+(``matcher = "rules"``).
 
 Facts fail closed. A restrictive fact (a shield, a refuge) counts when any record might be the child's,
 including one a search returned that the linker did not accept; a permissive fact (a consent, a
@@ -236,12 +237,13 @@ class Linker:
                 metrics.disagreements.labels(o.agency, o.field).inc()
 
     def _take(self, profile: Profile, agency: str, answer: AgencyAnswer) -> None:
+        """Add one agency's answer to the profile. Every record is read first and the profile changed only
+        after: a record that cannot be read (raising here) leaves nothing of the agency's answer behind."""
         connector = self.connectors[agency]
-        facts = profile.facts
-        if answer.records:
-            facts.held_by.add(agency)
-            profile.grades[agency] = answer.records[0].grade
-            self._sections(profile, agency, connector, answer.records[0].raw)
+        first = answer.records[0].raw if answer.records else None
+        sections = {name: _section(connector, name, first) for name in connector.sections} if answer.records else {}
+        involvements: list[tuple[Label, dict[str, Any]]] = []
+        involved: set[tuple[str, str]] = set()
         for record in answer.records:
             certain = record.grade == "certain"
             for inv in connector.involvements:
@@ -254,24 +256,39 @@ class Linker:
                 for item in items if isinstance(items, list) else [items]:
                     entry = {k: fn(item) for k, fn in inv.fields}
                     entry["agency"] = agency
-                    profile.involvements.append((agency, inv.label, entry))
+                    involvements.append((inv.label, entry))
                     practitioner = entry.get("practitioner")
                     if certain and isinstance(practitioner, dict) and practitioner.get("id"):
-                        facts.involved.add((agency, str(practitioner["id"])))
+                        involved.add((agency, str(practitioner["id"])))
+        consents: list[dict[str, Any]] = []
+        restrictive: dict[str, list[Any]] = {}
         for name, fn in connector.facts.items():
             if name == "consents":  # permissive: only from records linked with certainty
                 for record in answer.records:
                     value = fn(record.raw) if record.grade == "certain" else None
                     if isinstance(value, list):
-                        facts.consents.extend(v for v in value if isinstance(v, dict) and v.get("service"))
-                continue
-            # restrictive (shielded, refuge): any record that might be the child's counts
-            if any(fn(raw) for raw in [*(r.raw for r in answer.records), *answer.candidates]):
-                setattr(facts, name, True)
+                        consents.extend(v for v in value if isinstance(v, dict) and v.get("service"))
+            else:  # restrictive (shielded, refuge): any record that might be the child's counts
+                restrictive[name] = [fn(raw) for raw in (*(r.raw for r in answer.records), *answer.candidates)]
 
-    def _sections(self, profile: Profile, agency: str, connector: Connector, first: Any) -> None:
-        for name in connector.sections:
-            values = _section(connector, name, first)
+        facts = profile.facts
+        if answer.records:
+            facts.held_by.add(agency)
+            profile.grades[agency] = answer.records[0].grade
+            self._sections(profile, agency, sections)
+        profile.involvements.extend((agency, label, entry) for label, entry in involvements)
+        facts.involved |= involved
+        facts.consents.extend(consents)
+        for name, values in restrictive.items():
+            if any(v is True for v in values):
+                setattr(facts, name, True)
+            elif any(v is not False for v in values):  # a flag that says neither yes nor no: unknown
+                facts.complete = False
+                if getattr(facts, name) is not True:
+                    setattr(facts, name, None)
+
+    def _sections(self, profile: Profile, agency: str, sections: Mapping[str, dict[str, Any] | None]) -> None:
+        for name, values in sections.items():
             if name == "identity":
                 values = values or {}
                 for child_field in ("dateOfBirth", "gender", "deceased"):

@@ -71,8 +71,8 @@ class CaseConsent(BaseModel):
 class CaseChild(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    shielded: bool = False
-    refuge: bool = False
+    shielded: bool | None = False  # null: the flag was there but said neither yes nor no
+    refuge: bool | None = False
     consents: list[CaseConsent] = Field(default_factory=list)
     involved: bool = False
     match: Literal["certain", "probable", "possible"] = "certain"

@@ -51,7 +51,7 @@ final_decision(c) := deny("WEAK_MATCH") if {
 
 # METADATA
 # title: One field class
-# description: The first rule that applies wins, in the order of DESIGN.md's rules.
+# description: The first rule that applies wins, in the order of docs/access-rules.md.
 # custom:
 #   reasons:
 #     - PURPOSE_NOT_PERMITTED
@@ -183,7 +183,8 @@ role_of_agency if object.get(subject, "agency", "") in object.get(cfg.role_agenc
 
 facts_complete if object.get(child, "facts_complete", false) == true
 
-shielded if object.get(child, "shielded", true) == true
+# A shield flag that is missing or unknown (null) counts as a shield: a restrictive fact fails closed.
+shielded if object.get(child, "shielded", true) != false
 
 weak_match if object.get(child, "match_grade", "none") != "certain"
 

@@ -89,7 +89,13 @@ def test_a_list_multiplies_its_items_cost_by_its_size() -> None:
 
 
 def test_a_list_inside_a_list_multiplies_by_both_sizes() -> None:
-    assert cost(f'{{ accessLog(childId: "{NHS}") {{ fieldsWithheld {{ path }} }} }}') == 1 + 100 * (1 + 10 * 1)
+    assert cost(f'{{ accessLog(childId: "{NHS}") {{ fieldsWithheld {{ path }} }} }}') == 1 + 50 * (1 + 10 * 1)
+
+
+def test_an_auditor_may_select_every_field_of_the_access_log_in_one_query() -> None:
+    every = "at kind requestId practitioner role agency purpose breakGlass agenciesCalled fieldsReturned"
+    every += " fieldsWithheld { path reason } policyRevision"
+    assert cost(f'{{ accessLog(childId: "{NHS}") {{ {every} }} }}') <= Settings().max_cost
 
 
 def test_fragments_cost_what_they_would_cost_written_out_each_time_they_are_used() -> None:
