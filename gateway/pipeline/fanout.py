@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.agencies.client import AgencyClient
@@ -95,6 +96,18 @@ class _Progress:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One fan-out: the child, what every call forwards, the deadline, and each agency's answer and progress
+    as they come in."""
+
+    nhs_number: str
+    headers: dict[str, str]
+    deadline: float  # a loop.time() value
+    futures: Mapping[str, asyncio.Future[AgencyAnswer]]
+    progress: Mapping[str, _Progress]
+
+
 _PENDING = object()
 # Agencies whose holding a record every requester who may ask about a child may know: an unneeded fallback
 # of theirs may be left out (see FanOut._agency). The same condition as ConnectorSpec's for lookup_mode:
@@ -135,10 +148,10 @@ class FanOut:
         loop = asyncio.get_running_loop()
         futures: dict[str, asyncio.Future[AgencyAnswer]] = {a: loop.create_future() for a in agencies}
         progress = {a: _Progress(len(self.connectors[a].lookups), loop) for a in agencies}
-        headers = call.headers()
+        request = _Request(nhs_number, call.headers(), deadline, futures, progress)
 
         async def one(agency: str) -> None:
-            answer = await self._agency(agency, nhs_number, headers, deadline, futures, progress)
+            answer = await self._agency(agency, request)
             progress[agency].settle(answer.records)
             futures[agency].set_result(answer)
 
@@ -154,24 +167,17 @@ class FanOut:
     async def _agency(
         self,
         agency: str,
-        nhs_number: str,
-        headers: dict[str, str],
-        deadline: float,
-        futures: Mapping[str, asyncio.Future[AgencyAnswer]],
-        progress: Mapping[str, _Progress],
+        request: _Request,
     ) -> AgencyAnswer:
         connector = self.connectors[agency]
         answer = AgencyAnswer(agency)
         started = time.perf_counter()
-        mine = progress[agency]
+        mine = request.progress[agency]
         # A fallback whose input arrives after a lookup before it has already found the child need not be
         # made, where that cannot be timed: only for an agency whose holding a record anyone who may ask about
         # the child may know.
         skippable = connector.spec.presence_label in SKIPPABLE
-        lookups = [
-            self._lookup(connector, i, lookup, nhs_number, headers, deadline, futures, progress, skippable)
-            for i, lookup in enumerate(connector.lookups)
-        ]
+        lookups = [self._lookup(connector, i, lookup, request, skippable) for i, lookup in enumerate(connector.lookups)]
         if agency in self.sequential:
             outcomes = await self._in_order(lookups)
         else:
@@ -220,19 +226,13 @@ class FanOut:
         connector: Connector,
         index: int,
         lookup: Lookup,
-        nhs_number: str,
-        headers: dict[str, str],
-        deadline: float,
-        futures: Mapping[str, asyncio.Future[AgencyAnswer]],
-        progress: Mapping[str, _Progress],
+        request: _Request,
         skippable: bool,
     ) -> _Found | None:
         """One lookup: ``None`` when it cannot run for this child (its input does not exist)."""
-        mine = progress[connector.agency]
+        mine = request.progress[connector.agency]
         try:
-            found = await self._lookup_once(
-                connector, index, lookup, nhs_number, headers, deadline, futures, progress, skippable
-            )
+            found = await self._lookup_once(connector, index, lookup, request, skippable)
         except AgencyError:
             mine.done(index, None)
             raise
@@ -244,33 +244,29 @@ class FanOut:
         connector: Connector,
         index: int,
         lookup: Lookup,
-        nhs_number: str,
-        headers: dict[str, str],
-        deadline: float,
-        futures: Mapping[str, asyncio.Future[AgencyAnswer]],
-        progress: Mapping[str, _Progress],
+        request: _Request,
         skippable: bool,
     ) -> _Found | None:
-        values: dict[str, Any] = {"nhs_number": nhs_number}
+        values: dict[str, Any] = {"nhs_number": request.nhs_number}
         by = lookup.spec.by
         spine: Demographics | None = None
         if by == "demographics":
-            spine = await self._spine(futures)
+            spine = await self._spine(request.futures)
             if spine is None:
                 return None
             values.update(given=spine.given, family=spine.family, dob=spine.dob, postcode=spine.postcode)
         elif by == "cross_reference":
-            keys = await self._cross_references(lookup, progress)
+            keys = await self._cross_references(lookup, request.progress)
             if not keys:
                 return _Found()  # nothing refers to a record here: a lookup that found nothing
             values["key"] = keys[0]
-        if skippable and progress[connector.agency].found_before(index):
+        if skippable and request.progress[connector.agency].found_before(index):
             return _Found()  # a lookup before this one already found the child: it would not be taken
         try:
-            raw = await self._call(connector, lookup, values, headers, deadline)
+            raw = await self._call(connector, lookup, values, request.headers, request.deadline)
         except MissingValue:
             return None
-        return self._link(connector, lookup, raw, nhs_number, spine)
+        return self._link(connector, lookup, raw, request.nhs_number, spine)
 
     def _search_lookup(self, agency: str) -> Lookup | None:
         """How an agency is searched by name and date of birth: its ``search``, else its demographic lookup."""
