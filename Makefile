@@ -85,7 +85,8 @@ test: install system-deps check
 noninterference: install system-deps
 	WARDGATE_NI_EXAMPLES=1000 $(BIN)/pytest -q -s tests/e2e/test_noninterference.py
 
-# The fast half: everything but the end-to-end suite (no servers started).
+# The fast half: everything but the end-to-end suite (no mock agencies or gateway started; a few unit tests
+# open a loopback test server of their own).
 test-fast: install check
 	$(BIN)/pytest -q -m "not e2e"
 

@@ -70,7 +70,7 @@ DENY_UNAVAILABLE = Decision("deny", "POLICY_UNAVAILABLE")
 
 @dataclass(frozen=True, slots=True)
 class Completed:
-    """An object's answer, already completed as GraphQL would complete it (see ``policy.apply``).
+    """An object's answer, already completed as GraphQL would complete it (see ``gateway.pipeline.policy.complete``).
 
     A resolver returns it in place of a typed object; the executor passes ``data`` through unwalked.
     """

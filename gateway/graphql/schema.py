@@ -3,7 +3,7 @@
 Labels are metadata only (a schema directive, visible in the SDL); the policy stage reads them, via
 :mod:`gateway.graphql.labels`, to decide each field. Leaf fields are plain attributes. The types describe the
 answer; ``child`` and ``searchChildren`` build it already completed, while applying the policy
-(:func:`gateway.pipeline.policy.decide.apply`), and the executor passes it through.
+(:func:`gateway.pipeline.policy.complete.complete`), and the executor passes it through.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class Sel:
     key: str
     children: list[Sel] = field(default_factory=list)
     # The policy stage's per-(type, agency, label) view of the children, made on first use (see
-    # ``policy._children``); it lives as long as the selection, which is cached per document.
+    # ``gateway.pipeline.policy.classes.children_of``); it lives as long as the selection, which is cached per document.
     plans: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

@@ -3,9 +3,10 @@
     answer = await pipeline.run(ChildRequest(subject, None, "9434765919", "safeguarding", None, selection,
                                              ("child",), request_id))
 
-:meth:`ChildPipeline.run` reads as the pipeline: authenticate → parse & limit → plan → fan out → link →
-policy → audit → respond. The resolver, ``wardgate policy explain`` (:meth:`ChildPipeline.facts`) and the
-benchmarks all come through here; none of them sequences stages of its own.
+:meth:`ChildPipeline.run` reads as the pipeline: authenticate → parse & limit → quota → pre-flight → plan →
+fan out → link → policy → audit → notify → respond. The resolver, ``wardgate policy explain``
+(:meth:`ChildPipeline.facts`) and the benchmarks all come through here; none of them sequences stages of
+its own.
 """
 
 from __future__ import annotations

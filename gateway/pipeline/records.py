@@ -1,7 +1,7 @@
 """What the fan-out hands to linking: each agency's answer, its records, and who the records say the child is.
 
-Kept apart from both stages so that neither imports the other's module: the fan-out produces these,
-linking reads them.
+Kept apart from both stages: the fan-out produces these, linking reads them. (The fan-out imports
+:mod:`gateway.pipeline.link` only for the :class:`~gateway.pipeline.link.Matcher` seam it grades with.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""DESIGN.md's access rules written out in Python, independently of the Rego, for the end-to-end suites
-that check the gateway's answers against them (the policy matrix and the non-interference twins).
+"""The access rules (docs/access-rules.md) written out in Python, independently of the Rego, for the
+end-to-end suites that check the gateway's answers against them (the policy matrix and the non-interference twins).
 
 The rule parameters (purposes per role, roles, masks, address fields) come from the policy's data file;
 the facts about a child from the mock population's ground truth.
@@ -122,7 +122,7 @@ def seen_weak(ask: Ask) -> set[str]:
 
 
 def rule(ask: Ask, label: str, agency: str, coordinate: str) -> tuple[str, str]:
-    """DESIGN.md's rules for one field: (allow | deny | mask:KIND, reason)."""
+    """The access rules for one field: (allow | deny | mask:KIND, reason)."""
     weak = seen_weak(ask)
     action, reason = base_rule(ask, label, agency, coordinate, child_weak=bool(weak & CORE))
     # A weakly linked record's own fields: no more than identity, and only what would have been shown.

@@ -9,7 +9,7 @@ random part of it, built from the schema) and a twin pair, asks the gateway abou
 HTTP, and compares everything the requester observes: data, errors with their paths, codes, reasons and
 agencies, ``sources`` (statuses, and whether a latency is given), the grade and the warnings.
 
-Whether the fact is hidden from the requester is decided by DESIGN.md's rules written out independently
+Whether the fact is hidden from the requester is decided by the access rules written out independently
 (:mod:`tests.e2e.rules`), not by the gateway: the pair's fact is hidden when the rules decide every field
 class the same way for both twins and deny every class that carries the fact. Only then must the two
 answers be identical; the suite also checks that it met hidden cases, so it cannot pass vacuously.

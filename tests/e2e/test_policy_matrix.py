@@ -1,4 +1,5 @@
-"""Policy over real HTTP: the rules of DESIGN.md, field by field, for different personas and children."""
+"""Policy over real HTTP: the access rules (docs/access-rules.md), field by field, for different personas and
+children."""
 
 from __future__ import annotations
 

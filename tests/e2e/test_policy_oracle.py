@@ -1,7 +1,7 @@
 """The whole matrix, field for field: every persona x children with different facts x every purpose,
 with and without break-glass and two factors, over real HTTP.
 
-The expected decision for each field is computed here from DESIGN.md's rules, written out in Python
+The expected decision for each field is computed here from the access rules, written out in Python
 independently of the Rego, with the facts taken from the population's ground truth; the labels come
 from the schema and the rule parameters (purposes per role, roles, masks) from the policy's data file.
 Every field of the full profile is compared: present when allowed (and the child has that record),

@@ -32,7 +32,8 @@ log = logging.getLogger("gateway.engines")
 QUERY = "data.wardgate.access.decision"
 ENTRYPOINT = "wardgate/access/decision"
 
-# Constructs the embedded engine is known to get wrong (NOTES-policy-engines.md); refused at load.
+# Constructs the embedded engine is known to get wrong (where it and OPA disagree, or it lacks a built-in);
+# refused at load.
 _HAZARDS = (
     ("sort(", "sort() of a set returns a set in regopy; index it and the rule is undefined"),
     (" with input as", "`with input as` can crash regopy; keep tests in the case table instead"),
