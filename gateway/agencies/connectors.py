@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import importlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -223,6 +223,11 @@ class ConnectorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _sequential_only_where_presence_is_no_secret(self) -> ConnectorSpec:
+        if self.lookup_mode == "sequential" and len(self.lookups) > 1 and self.facts:
+            raise ValueError(
+                "lookup_mode: sequential would leave out the fallback searches' candidates, and a restrictive fact"
+                " counts from candidates; an agency that supplies facts looks up concurrently"
+            )
         if self.lookup_mode == "sequential" and self.presence_label is not Label.IDENTITY and len(self.lookups) > 1:
             raise ValueError(
                 "lookup_mode: sequential would let a requester time whether this agency holds a record (a fallback"
@@ -276,14 +281,14 @@ class Connector:
         return self.spec.agency
 
     def needs(self, spine: str) -> set[str]:
-        """Agencies whose answer this one's lookups wait for (the spine for demographics, cross-reference owners)."""
+        """Agencies whose answer this one's lookups wait for (the spine for demographics, cross-reference owners);
+        :func:`load_connectors` refuses a file whose lookups wait, through others or directly, on itself."""
         out: set[str] = set()
         for lookup in self.spec.lookups:
             if lookup.by == "demographics":
                 out.add(spine)
             elif lookup.by == "cross_reference" and lookup.from_agency:
                 out.add(lookup.from_agency)
-        out.discard(self.agency)
         return out
 
 
@@ -433,4 +438,30 @@ def load_connectors(
         for dep in connector.needs(spine):
             if dep not in out:
                 raise ConfigError(f"{connector.source}: looks records up through {dep!r}, which has no connector")
+    if cycle := _waiting_cycle(out, spine):
+        raise ConfigError(
+            f"{out[cycle[0]].source}: its lookups wait on {' -> '.join(cycle)}, which waits on it again;"
+            " a lookup may wait only on agencies that never wait on it"
+        )
     return out
+
+
+def _waiting_cycle(connectors: Mapping[str, Connector], spine: str) -> list[str] | None:
+    """Agencies whose lookups wait on each other in a circle (the first found, as a path back to its start):
+    each would wait for the other until the deadline."""
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: finished
+
+    def walk(agency: str, path: list[str]) -> list[str] | None:
+        state[agency] = 1
+        for dep in sorted(connectors[agency].needs(spine)):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            if dep not in state and (found := walk(dep, [*path, dep])):
+                return found
+        state[agency] = 2
+        return None
+
+    for agency in sorted(connectors):
+        if agency not in state and (found := walk(agency, [agency])):
+            return found
+    return None

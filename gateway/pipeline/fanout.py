@@ -64,7 +64,9 @@ class _Progress:
 
     ``linked`` resolves as soon as which records the agency links is settled: when a lookup has linked
     some and every lookup before it (in precedence) is done and linked none — usually well before the
-    agency's last lookup answers. A cross-reference waits on this, not on the whole answer.
+    agency's last lookup answers. A cross-reference waits on this, not on the whole answer. A lookup that
+    fails settles it empty at once: the agency's whole part fails, as a sequential chain would stop there,
+    so nothing it found may lead anywhere.
     """
 
     __slots__ = ("linked", "outcomes")
@@ -82,6 +84,10 @@ class _Progress:
                 self.settle(sorted(result.linked, key=lambda r: MATCH_ORDER[r.grade]))
                 return
 
+    def fail(self, index: int) -> None:
+        self.outcomes[index] = _FAILED
+        self.settle([])
+
     def settle(self, records: list[LinkedRecord]) -> None:
         if not self.linked.done():
             self.linked.set_result(records)
@@ -89,7 +95,7 @@ class _Progress:
     def found_before(self, index: int) -> bool:
         """Has a lookup before ``index`` linked records, with every one before that done and empty?"""
         for result in self.outcomes[:index]:
-            if result is _PENDING:
+            if result is _PENDING or result is _FAILED:
                 return False
             if isinstance(result, _Found) and result.linked:
                 return True
@@ -109,6 +115,7 @@ class _Request:
 
 
 _PENDING = object()
+_FAILED = object()
 # Agencies whose holding a record every requester who may ask about a child may know: an unneeded fallback
 # of theirs may be left out (see FanOut._agency). The same condition as ConnectorSpec's for lookup_mode:
 # sequential.
@@ -176,7 +183,9 @@ class FanOut:
         # A fallback whose input arrives after a lookup before it has already found the child need not be
         # made, where that cannot be timed: only for an agency whose holding a record anyone who may ask about
         # the child may know.
-        skippable = connector.spec.presence_label in SKIPPABLE
+        # (Never for an agency that supplies facts: a fallback left out is candidates not seen, and a restrictive
+        # fact counts from candidates.)
+        skippable = connector.spec.presence_label in SKIPPABLE and not connector.facts
         lookups = [self._lookup(connector, i, lookup, request, skippable) for i, lookup in enumerate(connector.lookups)]
         if agency in self.sequential:
             outcomes = await self._in_order(lookups)
@@ -234,7 +243,7 @@ class FanOut:
         try:
             found = await self._lookup_once(connector, index, lookup, request, skippable)
         except AgencyError:
-            mine.done(index, None)
+            mine.fail(index)
             raise
         mine.done(index, found)
         return found
@@ -307,11 +316,16 @@ class FanOut:
         if not answer.records:
             return None
         if answer.demographics is None:  # several agencies search by it: extract (and parse the DOB) once
-            answer.demographics = extract_demographics(self.connectors[self.spine], answer.records[0].raw)
+            try:
+                answer.demographics = extract_demographics(self.connectors[self.spine], answer.records[0].raw)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                return None  # unreadable: nothing to search by (linking fails the spine's part)
         return answer.demographics
 
     async def _cross_references(self, lookup: Lookup, progress: Mapping[str, _Progress]) -> list[str]:
-        """The keys the source agency's linked records give, as soon as which records those are is settled."""
+        """The keys the source agency's records linked with certainty give, as soon as which records those are is
+        settled. A record linked only probably might be another child's: its reference would find that child's
+        record and call it certain."""
         source = lookup.spec.from_agency
         if source is None or source not in progress:
             return []
@@ -319,7 +333,12 @@ class FanOut:
         extractor = self.connectors[source].cross_references
         keys: list[str] = []
         for record in records:
-            refs = extractor(record.raw) if extractor else None
+            if record.grade != "certain" or extractor is None:
+                continue
+            try:
+                refs = extractor(record.raw)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue  # an unreadable record: linking fails the source's part; nothing to follow here
             if isinstance(refs, dict) and refs.get(lookup.spec.key):
                 keys.append(str(refs[lookup.spec.key]))
         return keys
