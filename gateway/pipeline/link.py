@@ -242,6 +242,8 @@ class Linker:
         connector = self.connectors[agency]
         first = answer.records[0].raw if answer.records else None
         sections = {name: _section(connector, name, first) for name in connector.sections} if answer.records else {}
+        if answer.records and answer.records[0].demographics is None:  # read here, for conflicts, with the rest
+            answer.records[0].demographics = extract_demographics(connector, first)
         involvements: list[tuple[Label, dict[str, Any]]] = []
         involved: set[tuple[str, str]] = set()
         for record in answer.records:
@@ -310,18 +312,18 @@ class Linker:
         spine = answers.get(self.spine)
         if spine is None or not spine.records:
             return
-        base = spine.demographics or extract_demographics(self.connectors[self.spine], spine.records[0].raw)
+        base = spine.demographics or spine.records[0].demographics
+        if base is None:
+            return
         deceased = bool(profile.fields.get("deceased"))
         for agency in sorted(answers):
             answer = answers[agency]
             if not answer.records:
                 continue
             first = answer.records[0]
-            seen = (
-                base
-                if agency == self.spine
-                else (first.demographics or extract_demographics(self.connectors[agency], first.raw))
-            )
+            seen = base if agency == self.spine else first.demographics
+            if seen is None:
+                continue
             values: dict[str, str | None] = {
                 "dateOfBirth": seen.dob.isoformat() if seen.dob else None,
                 "name": " ".join(p for p in (seen.given, seen.family) if p) or None,

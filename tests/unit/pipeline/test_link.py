@@ -322,6 +322,21 @@ def test_a_record_that_cannot_be_read_fails_its_agency_and_the_facts_closed() ->
     assert profile.facts.involved == set()
 
 
+def test_a_date_of_birth_that_cannot_be_read_fails_only_its_agency_not_the_request() -> None:
+    pupil = {
+        "upn": "U1",
+        "nhsNumber": NHS,
+        "forename": "Ada",
+        "surname": "Lovelace",
+        "dateOfBirth": "not a date",
+        "school": {"urn": "100001", "name": "Wardbury Primary"},
+    }
+    profile = link(answer("education", linked(pupil)))
+    assert ("education", "bad-response") in {(a, s) for a, s, _ in profile.sources}
+    assert profile.fields.get("school") is None
+    assert all(o.agency != "education" for o in profile.observations)
+
+
 def test_a_record_that_cannot_be_read_leaves_nothing_of_its_agency_in_the_profile() -> None:
     readable, unreadable = referral("03/04/2024"), {**referral("2024-04-03"), "referral_id": "R-2"}
     camhs = answer("camhs", linked(readable), linked(unreadable))
