@@ -68,6 +68,7 @@ class AgencyClient:
         self.hedge = hedge
         self._recent: deque[float] = deque(maxlen=HEDGE_WINDOW)
         self._p95: float | None = None
+        self._observed = 0
 
     def url(self, path: str, params: Mapping[str, str], values: Mapping[str, Any]) -> str:
         """The whole URL, percent-encoded here so the client need not parse and re-quote it.
@@ -112,10 +113,11 @@ class AgencyClient:
             return response
 
         async def attempt(remaining: float) -> UpstreamResponse:
+            budget = min(self.timeout_s, remaining)  # both attempts together: the call's timeout, as one attempt
             delay = self._p95 if self.hedge else None
-            if delay is None or delay >= remaining:
-                return await once(remaining)
-            return await _hedged(once, remaining, delay, self.guard)
+            if delay is None or delay >= budget:
+                return await once(budget)
+            return await _hedged(once, budget, delay, self.guard)
 
         response = await self.guard.call(attempt, deadline)
         if response.status in (401, 403):  # our credential is refused: a retry would not help
@@ -132,7 +134,8 @@ class AgencyClient:
 
     def _observe(self, seconds: float) -> None:
         self._recent.append(seconds)
-        if len(self._recent) >= HEDGE_MIN_SAMPLES and len(self._recent) % HEDGE_EVERY == 0:
+        self._observed += 1
+        if len(self._recent) >= HEDGE_MIN_SAMPLES and self._observed % HEDGE_EVERY == 0:
             ordered = sorted(self._recent)
             self._p95 = ordered[int(len(ordered) * 0.95)]
 
