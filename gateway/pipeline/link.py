@@ -243,7 +243,8 @@ class Linker:
         first = answer.records[0].raw if answer.records else None
         sections = {name: _section(connector, name, first) for name in connector.sections} if answer.records else {}
         if answer.records and answer.records[0].demographics is None:  # read here, for conflicts, with the rest
-            answer.records[0].demographics = extract_demographics(connector, first)
+            # (the spine's were read once already, for the searches that waited on them)
+            answer.records[0].demographics = answer.demographics or extract_demographics(connector, first)
         involvements: list[tuple[Label, dict[str, Any]]] = []
         involved: set[tuple[str, str]] = set()
         for record in answer.records:
