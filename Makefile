@@ -83,7 +83,7 @@ test: install system-deps check
 
 # The non-interference property at length: a thousand examples for every kind of twin (the suite runs twelve).
 noninterference: install system-deps
-	WARDGATE_NI_EXAMPLES=1000 $(BIN)/pytest -q -s tests/e2e/test_noninterference.py
+	NONINTERFERENCE_EXAMPLES=1000 $(BIN)/pytest -q -s tests/e2e/test_noninterference.py
 
 # The fast half: everything but the end-to-end suite (no mock agencies or gateway started; a few unit tests
 # open a loopback test server of their own).

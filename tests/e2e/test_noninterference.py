@@ -15,7 +15,7 @@ class the same way for both twins and deny every class that carries the fact. On
 answers be identical; the suite also checks that it met hidden cases, so it cannot pass vacuously.
 
 Every kind of pair gets its own examples, and an example counts only where the fact is hidden from the
-drawn requester (hypothesis draws again otherwise). ``WARDGATE_NI_EXAMPLES`` sets how many per kind
+drawn requester (hypothesis draws again otherwise). ``NONINTERFERENCE_EXAMPLES`` sets how many per kind
 (default 12 in the suite; ``make noninterference`` runs a long one).
 """
 
@@ -42,7 +42,7 @@ from mocks.twins import TWIN_KINDS
 from support.stack import FULL, Stack
 from tests.e2e.rules import INVOLVEMENT_LABEL, JUSTIFICATION, PRESENCE, RULES, Ask, rule
 
-EXAMPLES = int(os.environ.get("WARDGATE_NI_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("NONINTERFERENCE_EXAMPLES", "12"))
 LABELS = ("identity", "contact", "involvement", "sensitive", "case", "restricted", "directory", "meta")
 # Every coordinate the policy singles out, and "*" for the rest: the classes a decision can differ on.
 NAMED = sorted(
